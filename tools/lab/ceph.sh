@@ -5,7 +5,8 @@
 #   tools/lab/ceph.sh down    stop only the daemons this script started (pid files) and wipe the state
 #   tools/lab/ceph.sh status  print health; exit 1 when the cluster is not up
 #   tools/lab/ceph.sh env     print 'export CEPH_CONF=...' for the shell
-# Environment: FASTBOOT_LAB_DIR (default /var/tmp/fastboot-lab), CEPH_BLOCK_GB (default 12).
+# Environment: FASTBOOT_LAB_DIR (default /var/tmp/fastboot-lab), FASTBOOT_CEPH_IP (default 127.0.0.1),
+# CEPH_BLOCK_GB (default 12).
 # Pools and client keys are NOT made here: that is the collection's ceph_rbd role's job.
 set -euo pipefail
 LAB=${FASTBOOT_LAB_DIR:-/var/tmp/fastboot-lab}
@@ -26,7 +27,8 @@ wait_for() {
   log "$what"
 }
 running() { local pf=$D/run/$1.pid; [ -s "$pf" ] && grep -qs ceph- "/proc/$(cat "$pf")/cmdline"; }
-ADDR='[v2:127.0.0.1:3300,v1:127.0.0.1:6789]'
+IP=${FASTBOOT_CEPH_IP:-127.0.0.1}   # any 127.x address: two labs can run side by side
+ADDR="[v2:$IP:3300,v1:$IP:6789]"
 
 need_packages() {
   local missing=()
@@ -43,7 +45,7 @@ write_conf() {
 fsid = $fsid
 mon initial members = a
 mon host = $ADDR
-public addr = 127.0.0.1
+public addr = $IP
 ms bind ipv6 = false
 auth allow insecure global id reclaim = false
 run dir = $D/run

@@ -1,0 +1,75 @@
+# fastboot.cloud: set-up and test entry points. See README.md.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+VENV ?= $(ROOT)/.venv
+BUILD := $(ROOT)/.build
+# the venv first (ansible, molecule), then Debian's own tools (ceph, rbd run under /usr/bin/python3)
+export PATH := $(VENV)/bin:/usr/sbin:/usr/bin:/sbin:/bin:$(PATH)
+export CONTAINERS_CONF ?= $(ROOT)/tools/lab/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export FASTBOOT_LAB_DIR ?= /var/tmp/fastboot-lab
+
+.PHONY: help deps lab lab-down test lint sanity units integration molecule bench docs clean
+
+help:
+	@echo "make lab    - install what is needed, start the built-in lab (real Ceph), apply site.yml to it"
+	@echo "make test   - install what is needed, run every test (lint, sanity, units, real-tool, molecule)"
+	@echo "make bench  - benchmarks against the real lab (bench/)"
+	@echo "make lab-down - stop the lab and remove its state"
+
+deps: $(BUILD)/apt.stamp $(BUILD)/venv.stamp $(BUILD)/collections/ansible_collections/fastboot/cloud
+
+$(BUILD)/apt.stamp: tools/deps/apt-packages.txt
+	mkdir -p $(BUILD)
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(grep -v '^#' $<) >/dev/null
+	touch $@
+
+# Debian's python with system site packages: python3-rbd/rados import only there
+$(BUILD)/venv.stamp: requirements-dev.txt $(BUILD)/apt.stamp
+	[ -x $(VENV)/bin/python ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+$(BUILD)/collections/ansible_collections/fastboot/cloud:
+	mkdir -p $(dir $@)
+	ln -sfn $(ROOT) $@
+
+lab: deps
+	tools/lab/ceph.sh up
+	ansible-playbook -i inventory/lab site.yml
+	@echo "lab ready: CEPH_CONF=$(FASTBOOT_LAB_DIR)/ceph/ceph.conf; 'make lab-down' stops it"
+
+lab-down:
+	tools/lab/ceph.sh down
+
+test: deps
+	tools/ci/run-tests.sh
+
+lint: deps
+	tools/ci/run-tests.sh lint
+
+sanity: deps
+	tools/ci/run-tests.sh sanity
+
+units: deps
+	tools/ci/run-tests.sh units
+
+integration: deps
+	tools/ci/run-tests.sh integration
+
+molecule: deps
+	tools/ci/run-tests.sh molecule
+
+bench: deps
+	tools/lab/ceph.sh up
+	python bench/ceph_clone_vs_copy.py --sizes 1,4
+	python bench/convert_overhead.py
+
+docs: deps
+	python tools/docs/role_docs.py --write
+
+clean:
+	rm -rf $(BUILD) tests/output
