@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the README's role variable tables from each role's meta/argument_specs.yml.
 
 The README holds, for every role, a block between
