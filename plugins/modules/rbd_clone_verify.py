@@ -87,10 +87,11 @@ options:
       - The cephx id to connect as (without C(client.)); it needs read access to the pools.
     type: str
     default: admin
-  keyring:
+  ceph_keyring:
     description:
       - Path of the keyring of O(ceph_user), when it is not where O(ceph_conf) says.
     type: path
+    aliases: [keyring]
   backend:
     description:
       - How to talk to Ceph. V(python) uses the python3-rbd/python3-rados bindings, V(cli) runs the C(rbd)
@@ -138,7 +139,7 @@ EXAMPLES = r'''
       - vms/6f1b2b43-2c1e-4a2f-9a64-5d1a3c8b7e10_disk
     on_full_copy: warn
     ceph_user: cinder
-    keyring: /etc/ceph/ceph.client.cinder.keyring
+    ceph_keyring: /etc/ceph/ceph.client.cinder.keyring
   register: clones
 
 - name: Show the disks that hold a full copy of their image
@@ -360,7 +361,7 @@ def main():
             on_full_copy=dict(type='str', choices=['fail', 'warn'], default='fail'),
             ceph_conf=dict(type='path', default='/etc/ceph/ceph.conf'),
             ceph_user=dict(type='str', default='admin'),
-            keyring=dict(type='path', no_log=False),
+            ceph_keyring=dict(type='path', aliases=['keyring'], no_log=False),
             backend=dict(type='str', choices=['auto', 'python', 'cli'], default='auto'),
         ),
         supports_check_mode=True,
@@ -379,9 +380,10 @@ def main():
         if not os.path.isfile(params['ceph_conf']):
             raise InputError('ceph_conf %s does not exist (or is not a file)' % params['ceph_conf'],
                              ceph_conf=params['ceph_conf'])
-        if params['keyring'] and not os.path.isfile(params['keyring']):
-            raise InputError('keyring %s does not exist (or is not a file)' % params['keyring'], keyring=params['keyring'])
-        with open_rbd(module, params['backend'], params['ceph_conf'], params['ceph_user'], params['keyring']) as client:
+        if params['ceph_keyring'] and not os.path.isfile(params['ceph_keyring']):
+            raise InputError('ceph_keyring %s does not exist (or is not a file)' % params['ceph_keyring'],
+                             ceph_keyring=params['ceph_keyring'])
+        with open_rbd(module, params['backend'], params['ceph_conf'], params['ceph_user'], params['ceph_keyring']) as client:
             result, problems = verify(client, params)
     except FastbootError as exc:
         fail_from_error(module, exc, changed=False)
