@@ -9,6 +9,8 @@ export CONTAINERS_CONF ?= $(ROOT)/tools/lab/containers.conf
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export FASTBOOT_LAB_DIR ?= /var/tmp/fastboot-lab
+# a private ANSIBLE_HOME: molecule installs the collection under it, and a copy in ~/.ansible would shadow this tree
+export ANSIBLE_HOME := $(BUILD)/ansible-home
 
 .PHONY: help deps lab lab-down test lint sanity units integration molecule bench docs clean
 

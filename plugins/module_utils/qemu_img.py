@@ -396,3 +396,69 @@ def make_target(runner, dest, ceph_conf, ceph_user):
     if parsed['kind'] == 'rbd':
         return RbdTarget(runner, parsed['pool'], parsed['image'], ceph_conf, ceph_user)
     return FileTarget(runner, parsed['path'])
+
+
+# ---------------------------------------------------------------- backing chains of disks in use
+
+def info_shared(runner, filename, backing_chain=False):
+    """``qemu-img info --output=json --force-share`` (-U): readable while a running qemu holds the image's lock."""
+    argv = ['qemu-img', 'info', '--output=json', '-U']
+    if backing_chain:
+        argv.append('--backing-chain')
+    argv.append(filename)
+    return runner.run_json(argv, what='qemu-img info %s' % filename)
+
+
+def backing_of(path, image):
+    """The absolute, normalised backing file name of ``image`` (a parse_info dict) of the file ``path``."""
+    backing = image.get('backing_file')
+    if not backing:
+        return None
+    if not os.path.isabs(backing):
+        backing = os.path.join(os.path.dirname(os.path.abspath(path)), backing)
+    return os.path.normpath(backing)
+
+
+def inspect_chain(runner, path):
+    """Inspect a (possibly running) disk and its whole backing chain without taking its lock.
+
+    Returns ``{'disk', 'format', 'chain', 'missing', 'error'}``: ``chain`` lists the absolute file names of the
+    backing files (top excluded, nearest first); ``missing`` is the first backing file that cannot be opened
+    (``error`` says why), ``None`` when the chain is complete. Raises CommandError when the disk itself cannot
+    be read.
+    """
+    path = os.path.abspath(path)
+    top = parse_info(info_shared(runner, path))
+    result = {'disk': path, 'format': top['format'], 'chain': [], 'missing': None, 'error': None}
+    if not top['backing_file']:
+        return result
+    try:
+        chain = parse_chain(info_shared(runner, path, backing_chain=True))
+    except CommandError as exc:
+        # walk the chain one level at a time to name the first backing file that cannot be opened
+        current, image = path, top
+        seen = set([path])
+        while True:
+            backing = backing_of(current, image)
+            if not backing:
+                break
+            result['chain'].append(backing)
+            if backing in seen:
+                result['missing'], result['error'] = backing, 'backing chain loops back to %s' % backing
+                break
+            seen.add(backing)
+            try:
+                image = parse_info(info_shared(runner, backing))
+            except CommandError as sub:
+                result['missing'], result['error'] = backing, _reason(sub)
+                break
+            current = backing
+        if not result['missing']:
+            result['missing'], result['error'] = result['chain'][-1] if result['chain'] else None, _reason(exc)
+        return result
+    current = path
+    for image in chain[:-1]:
+        backing = backing_of(current, image)
+        result['chain'].append(backing)
+        current = backing
+    return result
