@@ -244,30 +244,17 @@ all_clones:
   sample: true
 '''
 
-import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.fastboot.cloud.plugins.module_utils.common import FastbootError, InputError, fail_from_error
+from ansible_collections.fastboot.cloud.plugins.module_utils.common import FastbootError, fail_from_error
 from ansible_collections.fastboot.cloud.plugins.module_utils.rbd import (
-    HAS_RBD, RBD_IMPORT_ERROR, ImageNotFound, PoolNotFound, check_name, image_spec, open_rbd, parse_image_spec)
-
-UUID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
+    HAS_RBD, RBD_IMPORT_ERROR, check_name, check_uuid, connection_args, disk_state, image_spec, open_rbd, parse_image_spec)
 
 STATUS_TEXT = {
     'full_copy': 'no parent: a full copy or a flattened clone (rbd cannot tell them apart)',
     'missing': 'does not exist',
 }
-
-
-def check_uuid(value, option):
-    """Return ``value`` lowered when it is a UUID; else raise InputError naming the option and the value."""
-    low = value.strip().lower() if isinstance(value, str) else value
-    if not isinstance(low, str) or not UUID_RE.match(low):
-        raise InputError('%s: %r is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)' % (option, value),
-                         option=option, value=value)
-    return low
 
 
 def disk_targets(params):
@@ -289,28 +276,9 @@ def disk_targets(params):
 def check_disk(client, pool, image, images_pool, snapshot, image_id=None):
     """The report for one disk (see RETURN)."""
     expected = image_spec(images_pool, image_id, snapshot) if image_id else None
-    entry = {'spec': image_spec(pool, image), 'pool': pool, 'image': image, 'exists': False, 'is_clone': False,
-             'parent': None, 'overlap': None, 'size': None, 'expected_parent': expected, 'parent_matches': None,
-             'status': 'missing'}
-    try:
-        info = client.info(pool, image)
-    except PoolNotFound:
+    entry = disk_state(client, pool, image, expected, images_pool=images_pool, snapshot=snapshot)
+    if not entry['exists'] and not client.pool_exists(pool):
         entry['reason'] = 'pool %s does not exist' % pool
-        return entry
-    except ImageNotFound:
-        return entry
-    parent = info['parent']
-    entry.update(exists=True, size=info['size'], overlap=info['overlap'] if parent else 0, is_clone=parent is not None)
-    if parent is None:
-        entry['status'] = 'full_copy'
-        return entry
-    entry['parent'] = dict((k, parent[k]) for k in ('pool', 'image', 'snapshot', 'spec'))
-    if expected:
-        matches = parent['spec'] == expected
-    else:
-        matches = parent['pool'] == images_pool and parent['snapshot'] == snapshot and not parent.get('pool_namespace')
-    entry['parent_matches'] = matches
-    entry['status'] = 'clone' if matches else 'wrong_parent'
     return entry
 
 
@@ -377,13 +345,7 @@ def main():
         disk_targets(params)
         if params['image_id']:
             check_uuid(params['image_id'], 'image_id')
-        if not os.path.isfile(params['ceph_conf']):
-            raise InputError('ceph_conf %s does not exist (or is not a file)' % params['ceph_conf'],
-                             ceph_conf=params['ceph_conf'])
-        if params['ceph_keyring'] and not os.path.isfile(params['ceph_keyring']):
-            raise InputError('ceph_keyring %s does not exist (or is not a file)' % params['ceph_keyring'],
-                             ceph_keyring=params['ceph_keyring'])
-        with open_rbd(module, params['backend'], params['ceph_conf'], params['ceph_user'], params['ceph_keyring']) as client:
+        with open_rbd(module, *connection_args(module)) as client:
             result, problems = verify(client, params)
     except FastbootError as exc:
         fail_from_error(module, exc, changed=False)

@@ -175,3 +175,117 @@ def test_python_backend_reports_connection_errors(tmp_path, monkeypatch):
         pytest.skip('python3-rbd not importable')
     with pytest.raises(rbdu.CephError, match='cannot connect to Ceph'):
         rbdu.PythonRbd(str(tmp_path / 'missing.conf'))
+
+
+# --- clone lifecycle additions -------------------------------------------------------------------------------
+
+DU_CLONE = {"images": [{"name": "c1_disk", "id": "10b8e5db865", "provisioned_size": 67108864, "used_size": 4194304}]}
+DU_SNAPS = {"images": [{"name": "img", "id": "1", "snapshot": "snap", "snapshot_id": 5, "provisioned_size": 67108864,
+                        "used_size": 67108864}, {"name": "img", "id": "1", "provisioned_size": 67108864, "used_size": 0}]}
+SNAP_LS = [{"id": 5, "name": "snap", "size": 67108864, "protected": "true", "timestamp": "Wed Nov 25 17:04:12 2026"},
+           {"id": 6, "name": "s2", "size": 67108864, "protected": "false", "timestamp": "Wed Nov 25 17:04:13 2026"}]
+DF_STATS = {"stored": 19, "objects": 1, "kb_used": 4, "bytes_used": 4096, "max_avail": 11936327680}
+DF = {"stats": {}, "pools": [{"name": "vms", "id": 2, "stats": DF_STATS}]}
+QUOTA = {"pool_name": "vms", "pool_id": 2, "quota_max_objects": 0, "current_num_objects": 1,
+         "quota_max_bytes": 10000000, "current_num_bytes": 19}
+NO_PARENT = ('2026-11-25T17:05:11.556+0000 7f71f5e9b380 -1 librbd::Operations: image has no parent\n'
+             'rbd: flatten error: (22) Invalid argument\n')
+BUSY = 'rbd: unprotecting snap failed: (16) Device or resource busy\n'
+
+
+def test_usage_reads_the_head_not_the_snapshots():
+    client, runner = cli((0, json.dumps(DU_CLONE), ''), (0, json.dumps(DU_SNAPS), ''))
+    assert client.usage('vms', 'c1_disk') == {'provisioned': 67108864, 'used': 4194304}
+    assert runner.calls[0][-4:] == ['du', 'vms/c1_disk', '--format', 'json']
+    assert client.usage('images', 'img') == {'provisioned': 67108864, 'used': 0}
+
+
+def test_flatten_and_already_flat():
+    client, runner = cli((0, '', ''), (22, '', NO_PARENT), (0, json.dumps(INFO_COPY), ''))
+    assert client.flatten('vms', 'c1_disk') is True
+    assert runner.calls[0][-3:] == ['flatten', '--no-progress', 'vms/c1_disk']
+    assert client.flatten('vms', 'copy') is False
+
+
+def test_snapshots_and_snapshot_operations():
+    client, runner = cli((0, json.dumps(SNAP_LS), ''), (0, '', ''), (0, '', ''), (0, '', ''), (0, '', ''))
+    assert client.snapshots('images', 'img') == [{'name': 'snap', 'protected': True}, {'name': 's2', 'protected': False}]
+    client.snap_unprotect('images', 'img', 'snap')
+    client.snap_remove('images', 'img', 'snap')
+    client.snap_protect('images', 'img', 's2')
+    client.remove('images', 'img')
+    assert [c[len(client.base):] for c in runner.calls[1:]] == [
+        ['snap', 'unprotect', 'images/img@snap'], ['snap', 'rm', '--no-progress', 'images/img@snap'],
+        ['snap', 'protect', 'images/img@s2'], ['rm', '--no-progress', 'images/img']]
+
+
+def test_busy_and_missing_are_typed():
+    no_snap = 'rbd: unprotecting snap failed: (2) No such file or directory\n'
+    client, dummy = cli((16, '', BUSY), (2, '', NO_IMAGE), (2, '', no_snap), (0, json.dumps(INFO_COPY), ''))
+    with pytest.raises(rbdu.ImageBusy, match='Device or resource busy'):
+        client.snap_unprotect('images', 'img', 'snap')
+    with pytest.raises(rbdu.ImageNotFound):
+        client.remove('images', 'nope')
+    with pytest.raises(rbdu.SnapshotNotFound):
+        client.snap_unprotect('images', 'img', 'nosnap')
+
+
+def test_pool_space_with_and_without_quota():
+    client, runner = cli((0, '', ''), (0, json.dumps(DF), ''), (0, json.dumps(QUOTA), ''))
+    space = client.pool_space('vms')
+    assert space == {'max_avail': 11936327680, 'stored': 19, 'quota_max_bytes': 10000000, 'available': 10000000 - 19}
+    assert runner.calls[1][0] == 'ceph' and runner.calls[1][-3:] == ['df', '--format', 'json']
+    assert runner.calls[2][-5:] == ['osd', 'pool', 'get-quota', 'vms', '--format', 'json'][-5:]
+    no_quota = rbdu.parse_pool_space(DF, dict(QUOTA, quota_max_bytes=0), 'vms')
+    assert no_quota['available'] == 11936327680
+    full = rbdu.parse_pool_space(DF, dict(QUOTA, quota_max_bytes=10, current_num_bytes=19), 'vms')
+    assert full['available'] == 0
+    with pytest.raises(rbdu.PoolNotFound):
+        rbdu.parse_pool_space(DF, QUOTA, 'other')
+
+
+def test_flatten_need_and_shortfalls():
+    assert rbdu.flatten_need(100, 30) == 70
+    assert rbdu.flatten_need(100, 400) == 0
+    spaces = {'vms': {'max_avail': 50, 'stored': 0, 'quota_max_bytes': 0, 'available': 50},
+              'volumes': {'max_avail': 500, 'stored': 0, 'quota_max_bytes': 0, 'available': 500}}
+    problems = rbdu.space_shortfalls({'vms': 70, 'volumes': 70}, spaces)
+    assert problems == ['pool vms needs 70 bytes (70 B) to flatten but has 50 available (ceph df MAX AVAIL 50)']
+
+
+def test_flatten_waves_orders_chains():
+    def state(spec, parent_spec):
+        pool, image = spec.split('/')
+        par = None
+        if parent_spec:
+            ppool, rest = parent_spec.split('/')
+            par = {'pool': ppool, 'image': rest.split('@')[0], 'snapshot': rest.split('@')[1], 'spec': parent_spec}
+        return {'spec': spec, 'pool': pool, 'image': image, 'parent': par}
+    states = [state('v/c', 'v/b@s'), state('v/b', 'v/a@s'), state('v/z', 'i/img@snap'), state('v/a', 'i/img@snap')]
+    waves = rbdu.flatten_waves(states)
+    assert [[s['spec'] for s in w] for w in waves] == [['v/a', 'v/z'], ['v/b'], ['v/c']]
+
+
+def test_run_flattens_bounded_concurrency():
+    import threading
+    import time
+
+    class Slow(object):
+        active = 0
+        peak = 0
+        lock = threading.Lock()
+
+        def flatten(self, pool, image):
+            with self.lock:
+                Slow.active += 1
+                Slow.peak = max(Slow.peak, Slow.active)
+            time.sleep(0.05)
+            with self.lock:
+                Slow.active -= 1
+            return True
+
+    wave = [{'spec': 'v/%d' % i, 'pool': 'v', 'image': str(i)} for i in range(6)]
+    lines = []
+    done = rbdu.run_flattens(Slow(), [wave], concurrency=2, log=lines.append)
+    assert len(done) == 6 and all(r['flattened'] and r['error'] is None for r in done.values())
+    assert Slow.peak == 2 and len(lines) == 6 and lines[-1].startswith('flatten 6/6 ')

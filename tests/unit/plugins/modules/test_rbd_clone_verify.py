@@ -39,6 +39,9 @@ class FakeRbd(rbdu.RbdBackend):
     def close(self):
         self.closed = True
 
+    def pool_exists(self, pool):
+        return pool in self.pools
+
     def info(self, pool, image):
         if pool not in self.pools:
             raise rbdu.PoolNotFound(pool)
