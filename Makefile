@@ -12,7 +12,7 @@ export FASTBOOT_LAB_DIR ?= /var/tmp/fastboot-lab
 # a private ANSIBLE_HOME: molecule installs the collection under it, and a copy in ~/.ansible would shadow this tree
 export ANSIBLE_HOME := $(BUILD)/ansible-home
 
-.PHONY: help deps lab lab-down test lint sanity units integration molecule bench docs clean
+.PHONY: help deps lab lab-down test lint sanity units integration openstack molecule bench docs clean
 
 help:
 	@echo "make lab    - install what is needed, start the built-in lab (real Ceph), apply site.yml to it"
@@ -22,10 +22,14 @@ help:
 
 deps: $(BUILD)/apt.stamp $(BUILD)/venv.stamp $(BUILD)/collections/ansible_collections/fastboot/cloud
 
-$(BUILD)/apt.stamp: tools/deps/apt-packages.txt
+$(BUILD)/apt.stamp: tools/deps/apt-packages.txt tools/deps/apt-install.sh
 	mkdir -p $(BUILD)
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(grep -v '^#' $<) >/dev/null
+	tools/deps/apt-install.sh $<
+	touch $@
+
+# the OpenStack all-in-one's Debian packages (its own installer: debconf preseeds, no service started)
+$(BUILD)/openstack.stamp: tools/lab/openstack.sh $(BUILD)/apt.stamp
+	tools/lab/openstack.sh install
 	touch $@
 
 # Debian's python with system site packages: python3-rbd/rados import only there
@@ -39,15 +43,17 @@ $(BUILD)/collections/ansible_collections/fastboot/cloud:
 	mkdir -p $(dir $@)
 	ln -sfn $(ROOT) $@
 
-lab: deps
+lab: deps $(BUILD)/openstack.stamp
 	tools/lab/ceph.sh up
+	tools/lab/openstack.sh up
 	ansible-playbook -i inventory/lab site.yml
-	@echo "lab ready: CEPH_CONF=$(FASTBOOT_LAB_DIR)/ceph/ceph.conf; 'make lab-down' stops it"
+	@echo "lab ready: CEPH_CONF=$(FASTBOOT_LAB_DIR)/ceph/ceph.conf; $$(tools/lab/openstack.sh env); 'make lab-down' stops it"
 
 lab-down:
+	tools/lab/openstack.sh down
 	tools/lab/ceph.sh down
 
-test: deps
+test: deps $(BUILD)/openstack.stamp
 	tools/ci/run-tests.sh
 
 lint: deps
@@ -61,6 +67,9 @@ units: deps
 
 integration: deps
 	tools/ci/run-tests.sh integration
+
+openstack: deps $(BUILD)/openstack.stamp
+	tools/ci/run-tests.sh openstack
 
 molecule: deps
 	tools/ci/run-tests.sh molecule

@@ -5,7 +5,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
-ALL=(lint docs units sanity integration molecule)
+ALL=(lint docs units sanity integration openstack molecule)
 STAGES=("$@"); [ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL[@]}")
 
 stage_lint() {
@@ -22,9 +22,12 @@ stage_sanity() {
 }
 stage_integration() {  # real qemu-img, real Ceph (started by the tests' fixture), then torn down
   local rc=0
-  python -m pytest -q tests/integration || rc=$?
+  python -m pytest -q -m "not openstack" tests/integration || rc=$?
   tools/lab/ceph.sh down || rc=1
   return $rc
+}
+stage_openstack() {  # the real OpenStack all-in-one (Debian packages, TCG guests): up, boot, down
+  python -m pytest -q -m openstack tests/integration
 }
 stage_molecule() {  # systemd containers (podman) + a real Ceph on the host
   tools/lab/podman-image.sh || return 1
