@@ -46,7 +46,8 @@ $(BUILD)/collections/ansible_collections/fastboot/cloud:
 lab: deps $(BUILD)/openstack.stamp
 	tools/lab/ceph.sh up
 	tools/lab/openstack.sh up
-	ansible-playbook -i inventory/lab site.yml
+	# the Ceph side for now; the OpenStack service roles join the lab run with the lab's restart hook (issue 5)
+	ansible-playbook -i inventory/lab site.yml --tags ceph_rbd
 	@echo "lab ready: CEPH_CONF=$(FASTBOOT_LAB_DIR)/ceph/ceph.conf; $$(tools/lab/openstack.sh env); 'make lab-down' stops it"
 
 lab-down:
