@@ -40,20 +40,11 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  ceph_conf:
-    description:
-      - Path of the Ceph configuration file given to the CLI with C(--conf).
-    type: path
-    default: /etc/ceph/ceph.conf
   ceph_user:
     description:
       - Ceph user the CLI authenticates as (C(--name client.USER)); V(admin) or V(client.admin).
-    type: str
-    default: admin
-  ceph_keyring:
-    description:
-      - Keyring of O(ceph_user). Unset means the keyring found through O(ceph_conf).
-    type: path
+extends_documentation_fragment:
+  - fastboot.cloud.ceph
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

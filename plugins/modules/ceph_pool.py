@@ -73,20 +73,11 @@ options:
       - Only used when O(application=rbd).
     type: bool
     default: true
-  ceph_conf:
-    description:
-      - Path of the Ceph configuration file given to the CLIs with C(--conf).
-    type: path
-    default: /etc/ceph/ceph.conf
   ceph_user:
     description:
       - Ceph user the CLIs authenticate as (C(--name client.USER)); V(admin) or V(client.admin).
-    type: str
-    default: admin
-  ceph_keyring:
-    description:
-      - Keyring of O(ceph_user). Unset means the keyring found through O(ceph_conf).
-    type: path
+extends_documentation_fragment:
+  - fastboot.cloud.ceph
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

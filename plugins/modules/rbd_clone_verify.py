@@ -77,20 +77,10 @@ options:
     type: str
     choices: [fail, warn]
     default: fail
-  ceph_conf:
-    description:
-      - Path of the Ceph configuration file.
-    type: path
-    default: /etc/ceph/ceph.conf
   ceph_user:
     description:
       - The cephx id to connect as (without C(client.)); it needs read access to the pools.
-    type: str
-    default: admin
   ceph_keyring:
-    description:
-      - Path of the keyring of O(ceph_user), when it is not where O(ceph_conf) says.
-    type: path
     aliases: [keyring]
   backend:
     description:
@@ -99,6 +89,8 @@ options:
     type: str
     choices: [auto, python, cli]
     default: auto
+extends_documentation_fragment:
+  - fastboot.cloud.ceph
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -85,21 +85,11 @@ options:
       - Refuse when a pool lacks the space its flattens need (see the description). V(false) skips the check.
     type: bool
     default: true
-  ceph_conf:
-    description:
-      - Path of the Ceph configuration file.
-    type: path
-    default: /etc/ceph/ceph.conf
   ceph_user:
     description:
       - The cephx id to connect as (without C(client.)); it needs write access to the pools of the disks, read
         access to their parents, and C(mon) read access for C(ceph df).
-    type: str
-    default: admin
   ceph_keyring:
-    description:
-      - Path of the keyring of O(ceph_user), when it is not where O(ceph_conf) says.
-    type: path
     aliases: [keyring]
   backend:
     description:
@@ -108,6 +98,8 @@ options:
     type: str
     choices: [auto, python, cli]
     default: auto
+extends_documentation_fragment:
+  - fastboot.cloud.ceph
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -71,20 +71,10 @@ options:
         or the C(auth) dict itself). When given, the image is looked up and deleted through Glance.
       - Needs the C(openstacksdk) Python library on the host running the module.
     type: raw
-  ceph_conf:
-    description:
-      - Path of the Ceph configuration file.
-    type: path
-    default: /etc/ceph/ceph.conf
   ceph_user:
     description:
       - The cephx id to connect as; it needs write access to the images pool and to the pools of the clones.
-    type: str
-    default: admin
   ceph_keyring:
-    description:
-      - Path of the keyring of O(ceph_user), when it is not where O(ceph_conf) says.
-    type: path
     aliases: [keyring]
   backend:
     description:
@@ -93,6 +83,8 @@ options:
     type: str
     choices: [auto, python, cli]
     default: auto
+extends_documentation_fragment:
+  - fastboot.cloud.ceph
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
