@@ -175,3 +175,44 @@ def test_status_reports_every_service(cloud):
     assert 'nova-compute host' in out, out
     assert must(lab('env')).stdout.strip() == (
         'export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=fastboot-lab' % CLOUDS)
+
+
+def test_prewarm_api_caches_the_image_on_the_aggregate(cloud, tmp_path, run_module):
+    """nova_image_cache_prewarm method=api against the real Nova (aggregate image pre-cache, microversion 2.81):
+    check mode requests nothing; the real run makes nova-compute download the image into _base under its
+    cache name sha1(image id)."""
+    import hashlib
+    disk = str(tmp_path / 'precache.raw')
+    boot_disk(disk)
+    name = 'lab-precache-' + uuid.uuid4().hex[:8]
+    image = cloud.create_image(name, filename=disk, disk_format='raw', container_format='bare', wait=True)
+    aggregate = None
+    host = [s.host for s in cloud.compute.services() if s.binary == 'nova-compute'][0]
+    cached = os.path.join('/var/lib/nova/instances/_base', hashlib.sha1(image.id.encode()).hexdigest())
+    args = {'method': 'api', 'cloud': 'fastboot-lab', 'aggregates': [name], 'images': [{'id': image.id}]}
+    try:
+        aggregate = cloud.compute.create_aggregate(name=name)
+        cloud.compute.add_host_to_aggregate(aggregate, host)
+        assert not os.path.exists(cached)
+
+        checked = run_module('nova_image_cache_prewarm', args, check=True)
+        assert not checked.get('failed'), checked
+        assert checked['changed'] and checked['requests'][0]['images'] == [image.id]
+        time.sleep(5)
+        assert not os.path.exists(cached), 'check mode sent a pre-cache request'
+
+        applied = run_module('nova_image_cache_prewarm', args)
+        assert not applied.get('failed'), applied
+        assert applied['changed'] and applied['requests'][0]['aggregate'] == name
+        end = time.time() + 240
+        while time.time() < end and not os.path.exists(cached):
+            time.sleep(2)
+        assert os.path.exists(cached), 'nova-compute did not cache %s as %s' % (image.id, cached)
+
+        missing = run_module('nova_image_cache_prewarm', dict(args, aggregates=['no-such-aggregate']))
+        assert missing.get('failed') and 'no-such-aggregate' in missing['msg'], missing
+    finally:
+        if aggregate is not None:
+            cloud.compute.remove_host_from_aggregate(aggregate, host)
+            cloud.compute.delete_aggregate(aggregate)
+        cloud.image.delete_image(image)
