@@ -216,3 +216,32 @@ def test_prewarm_api_caches_the_image_on_the_aggregate(cloud, tmp_path, run_modu
             cloud.compute.remove_host_from_aggregate(aggregate, host)
             cloud.compute.delete_aggregate(aggregate)
         cloud.image.delete_image(image)
+
+
+def test_purge_only_deleted_images_lists_glance(cloud, tmp_path, run_module):
+    """nova_image_cache_purge only_deleted_images with cloud: the image ids come from the real Glance; the cache
+    entry of an image still in Glance stays, the entry of an image Glance no longer has goes."""
+    import hashlib
+    disk = str(tmp_path / 'listed.raw')
+    boot_disk(disk)
+    image = cloud.create_image('lab-listed-' + uuid.uuid4().hex[:8], filename=disk, disk_format='raw',
+                               container_format='bare', wait=True)
+    try:
+        base = tmp_path / 'instances' / '_base'
+        base.mkdir(parents=True)
+        present = hashlib.sha1(image.id.encode()).hexdigest()
+        deleted = hashlib.sha1(str(uuid.uuid4()).encode()).hexdigest()
+        for entry in (present, deleted):
+            (base / entry).write_bytes(b'\0' * 4096)
+        args = {'instances_path': str(tmp_path / 'instances'), 'only_deleted_images': True, 'cloud': 'fastboot-lab'}
+        checked = run_module('nova_image_cache_purge', args, check=True)
+        assert not checked.get('failed'), checked
+        assert [r['name'] for r in checked['removed']] == [deleted] and (base / deleted).exists()
+        applied = run_module('nova_image_cache_purge', args)
+        assert [r['name'] for r in applied['removed']] == [deleted], applied
+        assert (base / present).exists() and not (base / deleted).exists()
+        assert present in [k['name'] for k in applied['kept']]
+        again = run_module('nova_image_cache_purge', args)
+        assert not again['changed'] and again['removed'] == []
+    finally:
+        cloud.image.delete_image(image)
