@@ -9,6 +9,7 @@ export CONTAINERS_CONF ?= $(ROOT)/tools/lab/containers.conf
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export FASTBOOT_LAB_DIR ?= /var/tmp/fastboot-lab
+LAB_VMS ?= 5
 # a private ANSIBLE_HOME: molecule installs the collection under it, and a copy in ~/.ansible would shadow this tree
 export ANSIBLE_HOME := $(BUILD)/ansible-home
 
@@ -46,8 +47,9 @@ $(BUILD)/collections/ansible_collections/fastboot/cloud:
 lab: deps $(BUILD)/openstack.stamp
 	tools/lab/ceph.sh up
 	tools/lab/openstack.sh up
-	# the Ceph side for now; the OpenStack service roles join the lab run with the lab's restart hook (issue 5)
-	ansible-playbook -i inventory/lab site.yml --tags ceph_rbd
+	# before (default cloud) -> site.yml (twice: the second changes nothing) -> after (RBD clones, config
+	# drive), LAB_VMS servers each time; the report goes to $(FASTBOOT_LAB_DIR)/bench/lab-e2e.{md,png,json}
+	python bench/lab_e2e.py --vms $(LAB_VMS) --out $(FASTBOOT_LAB_DIR)/bench
 	@echo "lab ready: CEPH_CONF=$(FASTBOOT_LAB_DIR)/ceph/ceph.conf; $$(tools/lab/openstack.sh env); 'make lab-down' stops it"
 
 lab-down:

@@ -1,10 +1,12 @@
 """Fixtures for tests against the real tools: a real single-node Ceph and modules run through Ansible."""
 import os
+import time
 import uuid
 
 import pytest
 
 from labutil import CEPH_CONF, LAB_DIR, ROOT, ModuleRunner, sh
+from oslab import CLOUDS, STATE, alive, lab, marked_pids, must, service_pids
 
 
 @pytest.fixture(scope='session')
@@ -28,3 +30,34 @@ def pool(ceph):
 @pytest.fixture(scope='session')
 def run_module():
     return ModuleRunner()
+
+
+@pytest.fixture(scope='session')
+def openstack_cloud(ceph):
+    """The lab's OpenStack all-in-one, up for the whole session (with the lab's Ceph beside it), as an
+    openstacksdk connection to the cloud fastboot-lab; torn down at the end: no process it started may be left."""
+    if not os.path.exists('/usr/bin/keystone-manage') or not os.path.exists('/usr/bin/nova-compute'):
+        pytest.skip('OpenStack packages are not installed: run tools/lab/openstack.sh install')
+    openstack = pytest.importorskip('openstack')
+    started = time.time()
+    must(lab('up'))
+    print('lab up in %.0f s' % (time.time() - started))
+    ours = set(service_pids(must(lab('status')).stdout).values()) | marked_pids()
+    old = os.environ.get('OS_CLIENT_CONFIG_FILE')
+    os.environ['OS_CLIENT_CONFIG_FILE'] = CLOUDS
+    try:
+        yield openstack.connect(cloud='fastboot-lab')
+    finally:
+        if old is None:
+            os.environ.pop('OS_CLIENT_CONFIG_FILE', None)
+        else:
+            os.environ['OS_CLIENT_CONFIG_FILE'] = old
+        ours |= marked_pids()
+        started = time.time()
+        down = lab('down')
+        print('lab down in %.0f s' % (time.time() - started))
+        assert down.returncode == 0, down.stdout + down.stderr
+        left = sorted(pid for pid in ours if alive(pid))
+        assert not left, 'processes the lab started are still running after down: %s' % left
+        assert not marked_pids(), 'processes with the lab marker remain after down'
+        assert not os.path.exists(STATE), 'down left %s' % STATE

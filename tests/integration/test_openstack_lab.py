@@ -1,7 +1,7 @@
 """The built-in OpenStack all-in-one (tools/lab/openstack.sh): idempotent up, a real guest boot, status, down.
 
-The fixture brings the lab up once for the module and tears it down at the end, asserting that no process it
-started is left. The guest is a one-sector disk built here: its boot sector (16-bit x86, 35 bytes) writes a
+The session fixture openstack_cloud (conftest.py) brings the lab up once and tears it down at the end, asserting
+that no process it started is left. The guest is a one-sector disk built here: its boot sector (16-bit x86, 35 bytes) writes a
 marker to the first serial port, which Nova logs as the server's console; seeing the marker through
 Nova's console API proves the VM really executed (Nova reports ACTIVE for a paused domain too).
 """
@@ -12,111 +12,12 @@ import uuid
 
 import pytest
 
-from labutil import LAB_DIR, ROOT, SYS_PATH
+from labutil import SYS_PATH
+from oslab import CLOUDS, GUEST_MARKER, boot_disk, expected_services, lab, must, service_pids
 
 pytestmark = pytest.mark.openstack
 
-SCRIPT = os.path.join(ROOT, 'tools', 'lab', 'openstack.sh')
-STATE = os.path.join(LAB_DIR, 'openstack')
-CLOUDS = os.path.join(STATE, 'clouds.yaml')
-MARK = 'FASTBOOT_OPENSTACK_LAB=' + STATE
-SERVICES = ('mysqld', 'epmd', 'rabbitmq', 'virtlogd', 'libvirtd', 'keystone', 'glance-api', 'placement-api',
-            'nova-api', 'nova-conductor', 'nova-scheduler', 'nova-compute')
-GUEST_MARKER = 'FASTBOOT-LAB-GUEST-OK'
-# cli; cld; xor ax,ax; mov ds,ax; mov si,0x7c23; next: lodsb; test al,al; jz done; mov ah,al;
-# mov dx,0x3fd; wait: in al,dx; test al,0x20 (THR empty); jz wait; mov dx,0x3f8; mov al,ah; out dx,al;
-# jmp next; done: hlt; jmp done   -- then the message at offset 0x23
-BOOT_CODE = bytes.fromhex('fafc31c08ed8be237cac84c0741288c4bafd03eca82074fbbaf80388e0eeebe9f4ebfd')
-
-
-def lab(*args, **kw):
-    env = dict(os.environ, FASTBOOT_LAB_DIR=LAB_DIR, LC_ALL='C', PATH=SYS_PATH + ':' + os.environ.get('PATH', ''))
-    return subprocess.run(['bash', SCRIPT] + list(args), env=env, capture_output=True, text=True,
-                          check=False, timeout=kw.get('timeout', 1500))
-
-
-def must(proc):
-    assert proc.returncode == 0, 'rc=%s\nstdout:\n%s\nstderr:\n%s' % (proc.returncode, proc.stdout, proc.stderr)
-    return proc
-
-
-def expected_services():
-    """The lab's services: neutron is neutron-server or the stand-in (FASTBOOT_LAB_NEUTRON at bootstrap)."""
-    with open(os.path.join(STATE, 'neutron-mode')) as handle:
-        return sorted(SERVICES + ('neutron-' + handle.read().strip(),))
-
-
-def service_pids(status_output):
-    """{service: pid} of the services `status` reports running."""
-    pids = {}
-    for line in status_output.splitlines():
-        words = line.split()
-        if len(words) == 4 and words[1:3] == ['running', 'pid']:
-            pids[words[0]] = int(words[3])
-    return pids
-
-
-def marked_pids():
-    """Every process carrying the lab's marker in its environment (started by the lab, or a child of one)."""
-    found = set()
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/environ' % entry, 'rb') as handle:
-                if MARK.encode() in handle.read().split(b'\0'):
-                    found.add(int(entry))
-        except OSError:
-            continue
-    return found
-
-
-def alive(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as handle:
-            return handle.read().split(')')[-1].split()[0] != 'Z'
-    except OSError:
-        return False
-
-
-def boot_disk(path):
-    sector = BOOT_CODE + ('\r\n%s\r\n' % GUEST_MARKER).encode() + b'\0'
-    sector = sector.ljust(510, b'\0') + b'\x55\xaa'
-    with open(path, 'wb') as handle:
-        handle.write(sector)
-        handle.truncate(1 << 20)
-
-
-@pytest.fixture(scope='module')
-def cloud():
-    if not os.path.exists('/usr/bin/keystone-manage') or not os.path.exists('/usr/bin/nova-compute'):
-        pytest.skip('OpenStack packages are not installed: run tools/lab/openstack.sh install')
-    openstack = pytest.importorskip('openstack')
-    started = time.time()
-    must(lab('up'))
-    print('lab up in %.0f s' % (time.time() - started))
-    ours = set(service_pids(must(lab('status')).stdout).values()) | marked_pids()
-    old = os.environ.get('OS_CLIENT_CONFIG_FILE')
-    os.environ['OS_CLIENT_CONFIG_FILE'] = CLOUDS
-    try:
-        yield openstack.connect(cloud='fastboot-lab')
-    finally:
-        if old is None:
-            os.environ.pop('OS_CLIENT_CONFIG_FILE', None)
-        else:
-            os.environ['OS_CLIENT_CONFIG_FILE'] = old
-        ours |= marked_pids()
-        started = time.time()
-        down = lab('down')
-        print('lab down in %.0f s' % (time.time() - started))
-        assert down.returncode == 0, down.stdout + down.stderr
-        left = sorted(pid for pid in ours if alive(pid))
-        assert not left, 'processes the lab started are still running after down: %s' % left
-        assert not marked_pids(), 'processes with the lab marker remain after down'
-        assert not os.path.exists(STATE), 'down left %s' % STATE
-
-
-def test_up_again_changes_nothing(cloud):
+def test_up_again_changes_nothing(openstack_cloud):
     before = service_pids(must(lab('status')).stdout)
     assert sorted(before) == expected_services()
     again = must(lab('up'))
@@ -124,7 +25,7 @@ def test_up_again_changes_nothing(cloud):
     assert service_pids(must(lab('status')).stdout) == before
 
 
-def test_server_boots_and_prints_to_console(cloud, tmp_path):
+def test_server_boots_and_prints_to_console(openstack_cloud, tmp_path):
     disk = str(tmp_path / 'marker.raw')
     boot_disk(disk)
     name = 'lab-test-' + uuid.uuid4().hex[:8]
@@ -165,7 +66,7 @@ def test_server_boots_and_prints_to_console(cloud, tmp_path):
         cloud.image.delete_image(image)
 
 
-def test_status_reports_every_service(cloud):
+def test_status_reports_every_service(openstack_cloud):
     out = must(lab('status')).stdout
     assert sorted(service_pids(out)) == expected_services()
     neutron = [name for name in expected_services() if name.startswith('neutron-')][0]
@@ -177,7 +78,7 @@ def test_status_reports_every_service(cloud):
         'export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=fastboot-lab' % CLOUDS)
 
 
-def test_prewarm_api_caches_the_image_on_the_aggregate(cloud, tmp_path, run_module):
+def test_prewarm_api_caches_the_image_on_the_aggregate(openstack_cloud, tmp_path, run_module):
     """nova_image_cache_prewarm method=api against the real Nova (aggregate image pre-cache, microversion 2.81):
     check mode requests nothing; the real run makes nova-compute download the image into _base under its
     cache name sha1(image id)."""
@@ -218,7 +119,7 @@ def test_prewarm_api_caches_the_image_on_the_aggregate(cloud, tmp_path, run_modu
         cloud.image.delete_image(image)
 
 
-def test_purge_only_deleted_images_lists_glance(cloud, tmp_path, run_module):
+def test_purge_only_deleted_images_lists_glance(openstack_cloud, tmp_path, run_module):
     """nova_image_cache_purge only_deleted_images with cloud: the image ids come from the real Glance; the cache
     entry of an image still in Glance stays, the entry of an image Glance no longer has goes."""
     import hashlib

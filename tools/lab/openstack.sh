@@ -8,6 +8,9 @@
 #   tools/lab/openstack.sh up       idempotent: bootstrap once, restart what is down, nothing when all run
 #   tools/lab/openstack.sh down     stop only what this script started (pid file with the process start
 #                                   time + command line), delete its guests, restore /etc files, remove the state
+#   tools/lab/openstack.sh restart SERVICE...  stop and start these services of a running lab and wait until
+#                                   they answer again (the lab's stand-in for `systemctl restart`, used by the
+#                                   roles' handlers through *_restart_command in inventory/lab)
 #   tools/lab/openstack.sh status   one line per service; exit 1 when any is not running
 #   tools/lab/openstack.sh env      print 'export OS_CLIENT_CONFIG_FILE=... OS_CLOUD=fastboot-lab'
 # Environment: FASTBOOT_LAB_DIR (default /var/tmp/fastboot-lab); the state, pids and logs are in its
@@ -388,6 +391,34 @@ EOF
   log "ready: started ${#STARTED[@]} service(s): ${STARTED[*]:-none}; $(env_line)"
 }
 
+restart() {  # restart SERVICE...: only services of a bootstrapped lab; waits for each to answer again
+  local n pid tc="" url
+  [ $# -gt 0 ] || die "restart: name at least one of: ${SERVICES[*]}"
+  [ -e "$D/bootstrapped" ] || die "restart: the lab is not up ($D); run '$0 up' first"
+  for n in "$@"; do
+    [[ " ${SERVICES[*]} " == *" $n "* ]] || die "restart: unknown service '$n' (one of: ${SERVICES[*]})"
+  done
+  PASSWORD=$(cat "$D/password")
+  STARTED=()
+  for n in "$@"; do
+    pid=$(lab_pid "$n")
+    [ -z "$pid" ] || stop_groups "$pid"
+    [ "$n" != nova-compute ] || tc=$(date -u '+%F %T')
+    start "$n"
+  done
+  for n in "$@"; do
+    case $n in
+      glance-api) url=http://127.0.0.1:9292 ;; placement-api) url=http://127.0.0.1:8778 ;;
+      nova-api) url=http://127.0.0.1:8774 ;; keystone) url=http://127.0.0.1:5000/v3 ;;
+      neutron-*) url=http://127.0.0.1:$NEUTRON_PORT ;; *) url="" ;;
+    esac
+    [ -z "$url" ] || wait_for "$n answering" 180 http_ok "$url"
+  done
+  [ -z "$tc" ] || wait_for "nova-compute heartbeat fresh" 300 heartbeat_since "$tc"
+  for n in "$@"; do running "$n" || die "restart: $n did not stay up (log: $D/log/$n.out)"; done
+  log "restarted: $*"
+}
+
 env_line() { echo "export OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=$CLOUD"; }
 
 lab_domains() {  # guests of the lab's own libvirtd (nova names them instance-XXXXXXXX)
@@ -475,7 +506,8 @@ case "${1:-}" in
   install) install_packages ;;
   up) up ;;
   down) down ;;
+  restart) shift; restart "$@" ;;
   status) status ;;
   env) env_line ;;
-  *) die "usage: $0 install|up|down|status|env" ;;
+  *) die "usage: $0 install|up|down|restart SERVICE...|status|env" ;;
 esac
