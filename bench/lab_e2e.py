@@ -63,7 +63,7 @@ def log(msg):
 
 
 def env():
-    return dict(os.environ, LC_ALL='C', CEPH_CONF=CEPH_CONF, OS_CLIENT_CONFIG_FILE=CLOUDS,
+    return dict(os.environ, LC_ALL='C.UTF-8', CEPH_CONF=CEPH_CONF, OS_CLIENT_CONFIG_FILE=CLOUDS,
                 ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.build', 'collections'),
                 PATH=os.path.dirname(sys.executable) + ':' + SYS_PATH + ':' + os.environ.get('PATH', ''))
 

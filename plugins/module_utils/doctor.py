@@ -708,9 +708,9 @@ def caps_txt_of(entry):
 def _nova_findings(entry, add):
     cache = entry.get('image_cache') or {}
     if cache.get('entries'):
+        names = ', '.join(cache.get('names') or [])
         add('image_cache', 'fail', 'nova uses images_type=rbd but its image cache %s holds %d entries (%d bytes: %s): '
-            'those images were downloaded instead of cloned' % (cache['path'], cache['entries'], cache['bytes'],
-                                                               ', '.join(cache.get('names') or [])),
+            'those images were downloaded instead of cloned' % (cache['path'], cache['entries'], cache['bytes'], names),
             'purge it with fastboot.cloud.nova_image_cache_purge (role fastboot.cloud.nova_image_cache), then find '
             'why the images were not cloned (other findings: direct_url, image_format, images_read, ceph_fsid)')
     else:

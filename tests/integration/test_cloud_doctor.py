@@ -44,8 +44,8 @@ def pools(ceph, pool):
 
 def compute_caps(p, images_profile='profile rbd-read-only'):
     return {'mon': 'profile rbd',
-            'osd': 'profile rbd pool=%s, profile rbd pool=%s, %s pool=%s' % (p['volumes'], p['vms'], images_profile,
-                                                                              p['images'])}
+            'osd': 'profile rbd pool=%s, profile rbd pool=%s, %s pool=%s' % (
+                p['volumes'], p['vms'], images_profile, p['images'])}
 
 
 class Cloud(object):

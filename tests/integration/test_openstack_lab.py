@@ -29,14 +29,14 @@ def test_server_boots_and_prints_to_console(openstack_cloud, tmp_path):
     disk = str(tmp_path / 'marker.raw')
     boot_disk(disk)
     name = 'lab-test-' + uuid.uuid4().hex[:8]
-    image = cloud.create_image(name, filename=disk, disk_format='raw', container_format='bare', wait=True)
+    image = openstack_cloud.create_image(name, filename=disk, disk_format='raw', container_format='bare', wait=True)
     server = None
     try:
         assert image.status == 'active'
-        flavor = cloud.compute.find_flavor('lab.tiny', ignore_missing=False)
+        flavor = openstack_cloud.compute.find_flavor('lab.tiny', ignore_missing=False)
         started = time.time()
-        server = cloud.compute.create_server(name=name, image_id=image.id, flavor_id=flavor.id, networks='none')
-        server = cloud.compute.wait_for_server(server, status='ACTIVE', interval=1, wait=300)
+        server = openstack_cloud.compute.create_server(name=name, image_id=image.id, flavor_id=flavor.id, networks='none')
+        server = openstack_cloud.compute.wait_for_server(server, status='ACTIVE', interval=1, wait=300)
         print('ACTIVE after %.1f s' % (time.time() - started))
         domain = server.instance_name
         virsh = ['virsh', '-c', 'qemu:///system']
@@ -53,7 +53,7 @@ def test_server_boots_and_prints_to_console(openstack_cloud, tmp_path):
         output = ''
         end = time.time() + 240
         while time.time() < end:
-            output = cloud.compute.get_server_console_output(server)['output'] or ''
+            output = openstack_cloud.compute.get_server_console_output(server)['output'] or ''
             if GUEST_MARKER in output:
                 break
             time.sleep(2)
@@ -61,9 +61,9 @@ def test_server_boots_and_prints_to_console(openstack_cloud, tmp_path):
         assert GUEST_MARKER in output, 'no guest output in the console log:\n' + output
     finally:
         if server is not None:
-            cloud.compute.delete_server(server)
-            cloud.compute.wait_for_delete(server, interval=1, wait=300)
-        cloud.image.delete_image(image)
+            openstack_cloud.compute.delete_server(server)
+            openstack_cloud.compute.wait_for_delete(server, interval=1, wait=300)
+        openstack_cloud.image.delete_image(image)
 
 
 def test_status_reports_every_service(openstack_cloud):
@@ -86,14 +86,14 @@ def test_prewarm_api_caches_the_image_on_the_aggregate(openstack_cloud, tmp_path
     disk = str(tmp_path / 'precache.raw')
     boot_disk(disk)
     name = 'lab-precache-' + uuid.uuid4().hex[:8]
-    image = cloud.create_image(name, filename=disk, disk_format='raw', container_format='bare', wait=True)
+    image = openstack_cloud.create_image(name, filename=disk, disk_format='raw', container_format='bare', wait=True)
     aggregate = None
-    host = [s.host for s in cloud.compute.services() if s.binary == 'nova-compute'][0]
+    host = [s.host for s in openstack_cloud.compute.services() if s.binary == 'nova-compute'][0]
     cached = os.path.join('/var/lib/nova/instances/_base', hashlib.sha1(image.id.encode()).hexdigest())
     args = {'method': 'api', 'cloud': 'fastboot-lab', 'aggregates': [name], 'images': [{'id': image.id}]}
     try:
-        aggregate = cloud.compute.create_aggregate(name=name)
-        cloud.compute.add_host_to_aggregate(aggregate, host)
+        aggregate = openstack_cloud.compute.create_aggregate(name=name)
+        openstack_cloud.compute.add_host_to_aggregate(aggregate, host)
         assert not os.path.exists(cached)
 
         checked = run_module('nova_image_cache_prewarm', args, check=True)
@@ -114,9 +114,9 @@ def test_prewarm_api_caches_the_image_on_the_aggregate(openstack_cloud, tmp_path
         assert missing.get('failed') and 'no-such-aggregate' in missing['msg'], missing
     finally:
         if aggregate is not None:
-            cloud.compute.remove_host_from_aggregate(aggregate, host)
-            cloud.compute.delete_aggregate(aggregate)
-        cloud.image.delete_image(image)
+            openstack_cloud.compute.remove_host_from_aggregate(aggregate, host)
+            openstack_cloud.compute.delete_aggregate(aggregate)
+        openstack_cloud.image.delete_image(image)
 
 
 def test_purge_only_deleted_images_lists_glance(openstack_cloud, tmp_path, run_module):
@@ -125,7 +125,7 @@ def test_purge_only_deleted_images_lists_glance(openstack_cloud, tmp_path, run_m
     import hashlib
     disk = str(tmp_path / 'listed.raw')
     boot_disk(disk)
-    image = cloud.create_image('lab-listed-' + uuid.uuid4().hex[:8], filename=disk, disk_format='raw',
+    image = openstack_cloud.create_image('lab-listed-' + uuid.uuid4().hex[:8], filename=disk, disk_format='raw',
                                container_format='bare', wait=True)
     try:
         base = tmp_path / 'instances' / '_base'
@@ -145,4 +145,4 @@ def test_purge_only_deleted_images_lists_glance(openstack_cloud, tmp_path, run_m
         again = run_module('nova_image_cache_purge', args)
         assert not again['changed'] and again['removed'] == []
     finally:
-        cloud.image.delete_image(image)
+        openstack_cloud.image.delete_image(image)

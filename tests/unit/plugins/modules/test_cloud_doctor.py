@@ -292,17 +292,13 @@ def test_image_checks():
 
 
 @pytest.mark.parametrize('change, expected', [
-    (lambda f: f[1]['services'][0]['ceph']['pools'].update(images=dict(exists=True, read=False, write=None,
-                                                                      error='EPERM')),
+    (lambda f: f[1]['services'][0]['ceph']['pools'].update(images=dict(exists=True, read=False, error='EPERM')),
      [('images_read', 'nova', 'cmp1', 'fail')]),
-    (lambda f: f[1]['services'][0]['ceph']['pools'].update(images=dict(exists=False, read=None, write=None,
-                                                                      error=None)),
+    (lambda f: f[1]['services'][0]['ceph']['pools'].update(images=dict(exists=False, read=None, error=None)),
      [('images_read', 'nova', 'cmp1', 'fail')]),
-    (lambda f: f[0]['services'][1]['ceph']['pools'].update(volumes=dict(exists=True, read=True, write=False,
-                                                                       error='EPERM')),
+    (lambda f: f[0]['services'][1]['ceph']['pools'].update(volumes=dict(exists=True, read=True, write=False)),
      [('pool_write', 'cinder', 'ctl', 'fail')]),
-    (lambda f: f[0]['services'][1]['ceph']['pools'].update(volumes=dict(exists=False, read=None, write=None,
-                                                                       error=None)),
+    (lambda f: f[0]['services'][1]['ceph']['pools'].update(volumes=dict(exists=False, read=None, write=None)),
      [('pool', 'cinder', 'ctl', 'fail')]),
     (lambda f: f[1]['services'][0]['ceph'].update(connected=False, fsid=None, error='timed out'),
      [('ceph_connect', 'nova', 'cmp1', 'fail')]),
