@@ -141,33 +141,63 @@ def upload(conn, name, path, disk_format, **props):
     return image
 
 
-def boot_image(conn, tag, disk_path, disk_format, **props):
-    """Kernel, initramfs and disk of the lab image in Glance; the disk image boots directly into that kernel."""
+def kernel_images(conn, tag):
+    """The lab image's kernel and initramfs in Glance (aki/ari) and the properties that make a disk image boot
+    directly into them."""
     files = cloud_image()
     kernel = upload(conn, 'lab-e2e-%s-kernel' % tag, files['vmlinuz'], 'aki')
     ramdisk = upload(conn, 'lab-e2e-%s-initrd' % tag, files['initrd'], 'ari')
-    return upload(conn, 'lab-e2e-%s' % tag, disk_path, disk_format, kernel_id=kernel.id, ramdisk_id=ramdisk.id,
-                  os_command_line=CMDLINE, **props), [kernel, ramdisk]
+    return [kernel, ramdisk], {'kernel_id': kernel.id, 'ramdisk_id': ramdisk.id, 'os_command_line': CMDLINE}
 
 
-def bake_and_convert(work):
-    """The image pipeline's first two steps on the stock qcow2: bake the fast-boot cloud-init settings into a
-    copy, convert that copy to raw."""
+def boot_image(conn, tag, disk_path, disk_format):
+    """The disk image uploaded as it is, booting into the lab kernel."""
+    extra, props = kernel_images(conn, tag)
+    return upload(conn, 'lab-e2e-%s' % tag, disk_path, disk_format, **props), extra
+
+
+def playbook(name, extra_vars, check=False):
+    """ansible-playbook playbooks/NAME.yml on the lab inventory with EXTRA_VARS (a dict, passed as JSON)."""
+    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i',
+            os.path.join(ROOT, 'inventory', 'lab'), os.path.join(ROOT, 'playbooks', name + '.yml'),
+            '-e', json.dumps(extra_vars)] + (['--check'] if check else [])
+    proc = run(argv, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError('playbooks/%s.yml failed (rc=%s)\n%s\n%s' % (name, proc.returncode, proc.stdout[-6000:],
+                                                                         proc.stderr[-3000:]))
+    return proc.stdout
+
+
+def pipeline_image(conn, tag, work, **props):
+    """The image pipeline (role fastboot.cloud.image_pipeline) on the stock qcow2: convert to raw, bake the
+    fast-boot cloud-init settings (ConfigDrive first, bounded OpenStack fallback), upload to Glance with
+    img_config_drive=mandatory, requiring an rbd:// location. Kernel and initramfs go to Glance beside it."""
     files = cloud_image()
-    os.makedirs(work, exist_ok=True)
-    baked = os.path.join(work, 'baked.qcow2')
-    raw = os.path.join(work, 'baked.raw')
-    for path in (baked, raw):
-        if os.path.exists(path):
-            os.unlink(path)
-    res = ansible_module('cloudinit_bake', {'src': files['qcow2'], 'dest': baked})
-    if res.get('failed'):
-        raise RuntimeError('cloudinit_bake: %s' % res.get('msg'))
-    res = ansible_module('qemu_img_convert', {'src': baked, 'dest': raw, 'dest_format': 'raw'})
-    if res.get('failed'):
-        raise RuntimeError('qemu_img_convert: %s' % res.get('msg'))
-    os.unlink(baked)
-    return raw
+    extra, properties = kernel_images(conn, tag)
+    properties.update(props)
+    started = time.time()
+    playbook('image_pipeline', {'image_pipeline_cloud': 'fastboot-lab', 'image_pipeline_require_rbd': True,
+                                'image_pipeline_work_dir': work, 'image_pipeline_images': [
+                                    {'name': 'lab-e2e-%s' % tag, 'src': files['qcow2'], 'properties': properties}]})
+    images = [i for i in conn.image.images(name='lab-e2e-%s' % tag) if i.status == 'active']
+    if len(images) != 1:
+        raise RuntimeError('the image pipeline left %d active images named lab-e2e-%s' % (len(images), tag))
+    log('image pipeline (convert, bake, upload) in %.1f s: %s' % (time.time() - started, images[0].id))
+    return images[0], extra
+
+
+def doctor(image_ids):
+    """The cross-service doctor on the lab host (fastboot.cloud.rbd_service_facts for glance and nova, then
+    fastboot.cloud.cloud_doctor with the Glance checks of IMAGE_IDS); returns the findings that are not ok."""
+    facts = ansible_module('rbd_service_facts', {'host': 'lab', 'services': ['glance', 'nova']})
+    if facts.get('failed'):
+        raise RuntimeError('rbd_service_facts: %s' % facts.get('msg'))
+    facts = dict((k, v) for k, v in facts.items() if not k.startswith('_ansible') and k not in ('invocation',))
+    res = ansible_module('cloud_doctor', {'facts': [facts], 'cloud': 'fastboot-lab', 'images': list(image_ids),
+                                          'on_failure': 'warn'})
+    if 'findings' not in res:
+        raise RuntimeError('cloud_doctor: %s' % res.get('msg'))
+    return res
 
 
 def du(path):
@@ -280,14 +310,14 @@ def before_phase(conn, vms, timeout):
 
 
 def after_phase(conn, vms, timeout, work, keep=False):
-    raw = bake_and_convert(work)
-    try:
-        image, extra = boot_image(conn, 'after', raw, 'raw', img_config_drive='mandatory', hw_disk_bus='virtio')
-    finally:
-        os.unlink(raw)
+    image, extra = pipeline_image(conn, 'after', work)
     batch = boot_batch(conn, image, vms, 'after', timeout)
     batch['image'] = {'id': image.id, 'direct_url': conn.image.get_image(image.id).direct_url}
     batch['verify'] = verify_clones(batch, image.id)
+    checked = doctor([image.id] + [i.id for i in extra])
+    batch['doctor'] = {'summary': checked.get('summary'),
+                       'not_ok': [f for f in checked['findings'] if f['status'] != 'ok']}
+    log('doctor: %s' % checked.get('summary'))
     batch['config_drive_disks'] = [s['id'] for s in batch['servers']
                                    if run(['rbd', 'info', 'vms/%s_disk.config' % s['id']], check=False).returncode == 0]
     if not keep:
@@ -336,6 +366,7 @@ def table(results):
                  % (', '.join(datasources), after['image']['id'],
                     all(d.get('status') == 'clone' for d in after['verify'].get('disks', [])),
                     len(after['config_drive_disks']), len(after['servers'])))
+    lines.append('Doctor (cross-service check after the boots): %s.' % after.get('doctor', {}).get('summary'))
     if before:
         lines.append('Before: datasource %s.' % ', '.join(sorted(set(s['datasource'] or 'none'
                                                                      for s in before['servers']))))

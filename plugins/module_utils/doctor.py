@@ -22,6 +22,8 @@ Three layers, each testable on its own:
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import copy
+import hashlib
 import os
 import re
 import uuid as uuidlib
@@ -516,6 +518,7 @@ def cache_state(cache_dir, sample=10):
     names = sorted(os.listdir(cache_dir))
     state['entries'] = len(names)
     state['names'] = names[:sample]
+    state['all_names'] = names[:1000]
     for name in names:
         try:
             state['bytes'] += os.lstat(os.path.join(cache_dir, name)).st_size
@@ -760,11 +763,47 @@ def _glance_findings(host, entry, facts, out):
                            'glance_rbd_cow_clients)', subject))
 
 
+# kernel and ramdisk images (direct kernel boot): not disks; Nova caches them in _base on every backend
+KERNEL_FORMATS = ('aki', 'ari')
+
+
+def kernel_cache_names(images):
+    """Nova's cache names (sha1 of the image id) of the kernel/ramdisk images among IMAGES."""
+    return set(hashlib.sha1(img['id'].encode('utf-8')).hexdigest() for img in images or []
+               if img.get('disk_format') in KERNEL_FORMATS and img.get('id'))
+
+
+def without_kernels(facts, kernels):
+    """FACTS with the kernel/ramdisk entries left out of each nova image cache (they belong there)."""
+    if not kernels:
+        return facts
+    out = []
+    for host_facts in facts:
+        host_facts = copy.deepcopy(host_facts)
+        for entry in (host_facts.get('services') or []) if isinstance(host_facts, dict) else []:
+            cache = entry.get('image_cache') if isinstance(entry, dict) else None
+            if not cache or not cache.get('all_names'):
+                continue
+            kept = [n for n in cache['all_names'] if n not in kernels]
+            skipped = len(cache['all_names']) - len(kept)
+            if skipped:
+                cache['entries'] = max(0, cache.get('entries', 0) - skipped)
+                cache['names'] = kept[:10]
+                cache['all_names'] = kept
+                cache['kernel_entries'] = skipped
+        out.append(host_facts)
+    return out
+
+
 def image_findings(images, ref_fsid, gpools, out):
     for img in images or []:
         subject = img.get('id')
         label = 'image %s (%s)' % (img.get('id'), img.get('name'))
         fmt = img.get('disk_format')
+        if fmt in KERNEL_FORMATS:
+            out.append(finding('image_format', 'ok', 'glance', None, '%s is a kernel/ramdisk image (%s) for direct '
+                               'kernel boot, not a disk' % (label, fmt), subject=subject))
+            continue
         if fmt == 'raw':
             out.append(finding('image_format', 'ok', 'glance', None, '%s is raw' % label, subject=subject))
         else:
@@ -802,6 +841,7 @@ def image_findings(images, ref_fsid, gpools, out):
 def evaluate(facts, images=None):
     """All findings for the facts of every host (rbd_service_facts results) and the Glance images (image_dict)."""
     out = []
+    facts = without_kernels(facts, kernel_cache_names(images))
     ref_fsid, ref_who = reference_fsid(facts)
     gpools = glance_pools(facts)
     for host, entry in _entries(facts):

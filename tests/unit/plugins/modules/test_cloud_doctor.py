@@ -422,3 +422,20 @@ def test_facts_module_reads_nothing_when_no_service(capsys, tmp_path):
 def test_decode_key():
     assert facts_mod.decode_key('QUJD\n') == b'ABC'
     assert facts_mod.decode_key('not base64!') is None
+
+
+def test_kernel_and_ramdisk_images_are_not_disks_and_may_be_cached():
+    """Direct kernel boot: Nova caches the aki/ari images in _base on every backend; only other entries count."""
+    import hashlib
+    kernel = {'id': 'k-1', 'name': 'vmlinuz', 'disk_format': 'aki', 'direct_url': None}
+    other = hashlib.sha1(b'some-disk-image').hexdigest()
+    names = sorted([hashlib.sha1(b'k-1').hexdigest(), other])
+    facts = [{'host': 'c1', 'services': [{'service': 'nova', 'image_cache': {
+        'path': '/x/_base', 'exists': True, 'entries': 2, 'bytes': 10, 'names': names, 'all_names': names}}]}]
+    kept = d.without_kernels(facts, d.kernel_cache_names([kernel]))
+    cache = kept[0]['services'][0]['image_cache']
+    assert cache['entries'] == 1 and cache['all_names'] == [other] and cache['kernel_entries'] == 1
+    assert facts[0]['services'][0]['image_cache']['entries'] == 2, 'the input was changed'
+    out = []
+    d.image_findings([kernel], None, [], out)
+    assert [(f['check'], f['status']) for f in out] == [('image_format', 'ok')]
