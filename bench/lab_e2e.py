@@ -136,8 +136,8 @@ def upload(conn, name, path, disk_format, **props):
     container = disk_format if disk_format in ('aki', 'ari') else 'bare'
     image = conn.create_image(name, filename=path, disk_format=disk_format, container_format=container, wait=True,
                               timeout=1800, **props)
-    log('uploaded %s (%s, %.0f MiB) in %.1f s' % (name, disk_format, os.path.getsize(path) / 1048576.0,
-                                                 time.time() - started))
+    size = os.path.getsize(path) / 1048576.0
+    log('uploaded %s (%s, %.0f MiB) in %.1f s' % (name, disk_format, size, time.time() - started))
     return image
 
 
@@ -163,8 +163,8 @@ def playbook(name, extra_vars, check=False):
             '-e', json.dumps(extra_vars)] + (['--check'] if check else [])
     proc = run(argv, check=False, cwd=ROOT)
     if proc.returncode != 0:
-        raise RuntimeError('playbooks/%s.yml failed (rc=%s)\n%s\n%s' % (name, proc.returncode, proc.stdout[-6000:],
-                                                                         proc.stderr[-3000:]))
+        raise RuntimeError('playbooks/%s.yml failed (rc=%s)\n%s\n%s'
+                           % (name, proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
     return proc.stdout
 
 
@@ -416,7 +416,7 @@ def report(results, out):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--vms', type=int, default=5)
     parser.add_argument('--out', default=os.path.join(LAB, 'bench'))
     parser.add_argument('--timeout', type=int, default=1200, help='seconds for a batch to report cloud-init done')

@@ -32,6 +32,19 @@ def run_module():
     return ModuleRunner()
 
 
+def default_cloud():
+    """True when the lab's Glance and Nova are as tools/lab/openstack.sh wrote them (no RBD, no forced config
+    drive)."""
+    import configparser
+    glance = configparser.ConfigParser(strict=False, interpolation=None)
+    glance.read('/etc/glance/glance-api.conf')
+    nova = configparser.ConfigParser(strict=False, interpolation=None)
+    nova.read('/etc/nova/nova.conf')
+    return (':rbd' not in glance.get('DEFAULT', 'enabled_backends', fallback='').replace(' ', '')
+            and nova.get('libvirt', 'images_type', fallback='') != 'rbd'
+            and nova.get('DEFAULT', 'force_config_drive', fallback='false').lower() not in ('true', '1', 'yes'))
+
+
 @pytest.fixture(scope='session')
 def openstack_cloud(ceph):
     """The lab's OpenStack all-in-one, up for the whole session (with the lab's Ceph beside it), as an
@@ -40,6 +53,9 @@ def openstack_cloud(ceph):
         pytest.skip('OpenStack packages are not installed: run tools/lab/openstack.sh install')
     openstack = pytest.importorskip('openstack')
     started = time.time()
+    if os.path.exists(os.path.join(STATE, 'bootstrapped')) and not default_cloud():
+        # a lab left switched to RBD (by make lab, or a run that was cut short): the tests start from a default cloud
+        must(lab('down'))
     must(lab('up'))
     print('lab up in %.0f s' % (time.time() - started))
     ours = set(service_pids(must(lab('status')).stdout).values()) | marked_pids()

@@ -17,6 +17,7 @@ from oslab import CLOUDS, GUEST_MARKER, boot_disk, expected_services, lab, must,
 
 pytestmark = pytest.mark.openstack
 
+
 def test_up_again_changes_nothing(openstack_cloud):
     before = service_pids(must(lab('status')).stdout)
     assert sorted(before) == expected_services()
@@ -126,7 +127,7 @@ def test_purge_only_deleted_images_lists_glance(openstack_cloud, tmp_path, run_m
     disk = str(tmp_path / 'listed.raw')
     boot_disk(disk)
     image = openstack_cloud.create_image('lab-listed-' + uuid.uuid4().hex[:8], filename=disk, disk_format='raw',
-                               container_format='bare', wait=True)
+                                         container_format='bare', wait=True)
     try:
         base = tmp_path / 'instances' / '_base'
         base.mkdir(parents=True)

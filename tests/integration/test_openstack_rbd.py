@@ -76,6 +76,8 @@ def test_rbd_clones_with_config_drive(openstack_cloud, tmp_path):
     assert len(disks) == VMS and all(d['status'] == 'clone' for d in disks), disks
     assert all(d['parent'] == 'images/%s@snap' % batch['image']['id'] for d in disks), disks
     assert sorted(batch['config_drive_disks']) == sorted(s['id'] for s in batch['servers'])
+    # the doctor (rbd_service_facts + cloud_doctor with the Glance checks) finds nothing to report
+    assert batch['doctor']['not_ok'] == [] and batch['doctor']['summary']['ok'] > 0, batch['doctor']
     for server in batch['servers']:
         assert server['datasource'] == 'DataSourceConfigDrive', server
         assert server['user_data_ran'], server
