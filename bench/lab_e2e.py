@@ -36,6 +36,7 @@ import configparser
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -187,9 +188,9 @@ def pipeline_image(conn, tag, work, **props):
 
 
 def doctor(image_ids):
-    """The cross-service doctor on the lab host (fastboot.cloud.rbd_service_facts for glance and nova, then
+    """The cross-service doctor on the lab host (fastboot.cloud.rbd_service_facts for glance, nova and cinder, then
     fastboot.cloud.cloud_doctor with the Glance checks of IMAGE_IDS); returns the findings that are not ok."""
-    facts = ansible_module('rbd_service_facts', {'host': 'lab', 'services': ['glance', 'nova']})
+    facts = ansible_module('rbd_service_facts', {'host': 'lab', 'services': ['glance', 'nova', 'cinder']})
     if facts.get('failed'):
         raise RuntimeError('rbd_service_facts: %s' % facts.get('msg'))
     facts = dict((k, v) for k, v in facts.items() if not k.startswith('_ansible') and k not in ('invocation',))
@@ -250,11 +251,13 @@ def boot_batch(conn, image, count, tag, timeout):
     missing = [s['name'] for s in servers if s['finished'] is None]
     if missing:
         raise RuntimeError('%s: no cloud-init report on the console of %s within %d s' % (tag, missing, timeout))
+    spawned = spawn_seconds(set(s['id'] for s in servers))
     results = []
     for entry in servers:
         boot = bootlab.Boot([(0.0, line) for line in entry['console'].splitlines()], 'tcg', entry['finished'], False)
         final = boot.final
         results.append({'name': entry['name'], 'id': entry['id'], 'active_s': round(entry['active'], 1),
+                        'spawn_s': spawned.get(entry['id']),
                         'finished_s': round(entry['finished'], 1), 'status': boot.status,
                         'datasource': final[0] if final else None, 'guest_uptime_s': final[1] if final else None,
                         'discovery_s': boot.discovery_seconds,
@@ -263,6 +266,25 @@ def boot_batch(conn, image, count, tag, timeout):
     return {'servers': results, 'batch_active_s': round(max(s['active'] for s in servers), 1),
             'batch_finished_s': round(max(s['finished'] for s in servers), 1),
             'cache_bytes': max(0, base_bytes() - cache_before)}
+
+
+NOVA_LOG = os.path.join(LAB, 'openstack', 'log', 'nova', 'nova-compute.log')
+SPAWN_RE = re.compile(r'\[instance: ([0-9a-f-]{36})\] Took ([0-9.]+) seconds to spawn the instance')
+
+
+def spawn_seconds(server_ids):
+    """nova-compute's own figure per server: 'Took X seconds to spawn the instance on the hypervisor' (making
+    the disks: image download + conversion + overlay, or an RBD clone; then defining and starting the domain)."""
+    found = {}
+    try:
+        with open(NOVA_LOG) as handle:
+            for line in handle:
+                match = SPAWN_RE.search(line)
+                if match and match.group(1) in server_ids:
+                    found[match.group(1)] = float(match.group(2))
+    except OSError:
+        pass
+    return found
 
 
 def disk_bytes(server_id):
@@ -298,11 +320,85 @@ def verify_clones(batch, image_id):
     return res
 
 
+def volume_from_image(conn, image_id, size_gb=None, timeout=900):
+    """A Cinder volume created from the Glance image IMAGE_ID (SIZE_GB, default: the image's size rounded up to
+    GiB); waits until it is available and returns its id. On an RBD backend it is volumes/volume-<id>, a clone of
+    images/<image_id>@snap."""
+    if size_gb is None:
+        image = conn.image.get_image(image_id)
+        size_gb = max(1, -(-max(image.size or 0, image.virtual_size or 0) // (1 << 30)), image.min_disk or 0)
+    volume = conn.block_storage.create_volume(name='lab-e2e-volume', size=size_gb, image_id=image_id)
+    end = time.time() + timeout
+    while True:
+        volume = conn.block_storage.get_volume(volume.id)
+        if volume.status == 'available':
+            return volume.id
+        if volume.status.startswith('error') or time.time() > end:
+            raise RuntimeError('volume %s from image %s: status %s after %.0f s (cinder logs: %s)' % (
+                volume.id, image_id, volume.status, time.time() - end + timeout,
+                os.path.join(LAB, 'openstack', 'log', 'cinder')))
+        time.sleep(2)
+
+
+def delete_volume(conn, volume_id):
+    volume = conn.block_storage.find_volume(volume_id)
+    if volume is not None:
+        conn.block_storage.delete_volume(volume, ignore_missing=True)
+        conn.block_storage.wait_for_delete(volume, interval=2, wait=600)
+
+
+DISK_RUNS = 3
+
+
+def default_disk_creation(conn, image_id, runs=DISK_RUNS):
+    """What Nova's default path (local disks, _base cache) does to make the disk of a VM whose image its host has
+    not cached yet: download the image from Glance, convert it to raw (force_raw_images), then a qcow2 overlay;
+    for the next VMs of that image on that host only the overlay. Timed RUNS times on the lab, then removed."""
+    work = os.path.join(LAB, 'disk-bench')
+    first, cached = [], []
+    try:
+        for dummy in range(runs):
+            os.makedirs(work, exist_ok=True)
+            src, raw, disk = (os.path.join(work, n) for n in ('download', 'base.raw', 'disk'))
+            started = time.time()
+            conn.image.download_image(image_id, output=src)
+            run(['qemu-img', 'convert', '-O', 'raw', src, raw])
+            converted = time.time()
+            run(['qemu-img', 'create', '-f', 'qcow2', '-F', 'raw', '-b', raw, disk])
+            first.append(round(time.time() - started, 3))
+            cached.append(round(time.time() - converted, 3))
+            shutil.rmtree(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log('default path disk creation: first VM on a host %s s, next VMs %s s' % (first, cached))
+    return first, cached
+
+
+def rbd_disk_creation(image_id, runs=DISK_RUNS):
+    """What Nova's RBD path does for every VM: clone images/<id>@snap into the vms pool, in-process with librbd as
+    client.nova (Nova's own call), timed RUNS times, each clone removed afterwards."""
+    import rados
+    import rbd
+    times = []
+    with rados.Rados(conffile='/etc/ceph/ceph.conf', rados_id='nova') as cluster:
+        with cluster.open_ioctx('images') as images, cluster.open_ioctx('vms') as vms:
+            for index in range(runs):
+                name = 'fastboot-bench-%s-%d' % (image_id[:8], index)
+                started = time.time()
+                rbd.RBD().clone(images, image_id, 'snap', vms, name, features=rbd.RBD_FEATURE_LAYERING)
+                times.append(round(time.time() - started, 4))
+                rbd.RBD().remove(vms, name)
+    log('RBD path disk creation (clone): %s s' % times)
+    return times
+
+
 def before_phase(conn, vms, timeout):
     files = cloud_image()
     image, extra = boot_image(conn, 'before', files['qcow2'], 'qcow2')
     try:
+        first, cached = default_disk_creation(conn, image.id)
         batch = boot_batch(conn, image, vms, 'before', timeout)
+        batch['disk_create_s'], batch['disk_create_cached_s'] = first, cached
         delete_servers(conn, batch)
     finally:
         delete_images(conn, [image] + extra)
@@ -311,7 +407,9 @@ def before_phase(conn, vms, timeout):
 
 def after_phase(conn, vms, timeout, work, keep=False):
     image, extra = pipeline_image(conn, 'after', work)
+    clones = rbd_disk_creation(image.id)
     batch = boot_batch(conn, image, vms, 'after', timeout)
+    batch['disk_create_s'] = batch['disk_create_cached_s'] = clones
     batch['image'] = {'id': image.id, 'direct_url': conn.image.get_image(image.id).direct_url}
     batch['verify'] = verify_clones(batch, image.id)
     checked = doctor([image.id] + [i.id for i in extra])
@@ -320,6 +418,16 @@ def after_phase(conn, vms, timeout, work, keep=False):
     log('doctor: %s' % checked.get('summary'))
     batch['config_drive_disks'] = [s['id'] for s in batch['servers']
                                    if run(['rbd', 'info', 'vms/%s_disk.config' % s['id']], check=False).returncode == 0]
+    # Cinder: a volume from the same image is a clone of it too (deleted before the image is retired)
+    started = time.time()
+    volume_id = volume_from_image(conn, image.id)
+    batch['volume'] = {'id': volume_id, 'available_s': round(time.time() - started, 1)}
+    log('volume %s from the image available after %.1f s' % (volume_id, batch['volume']['available_s']))
+    try:
+        batch['volume']['verify'] = ansible_module('rbd_clone_verify', {
+            'volumes': [volume_id], 'image_id': image.id, 'on_full_copy': 'warn', 'ceph_conf': CEPH_CONF})
+    finally:
+        delete_volume(conn, volume_id)
     if not keep:
         delete_servers(conn, batch)
         delete_images(conn, [image] + extra)
@@ -332,20 +440,28 @@ def spread(values):
     values = [v for v in values if v is not None]
     if not values:
         return 'n/a'
-    return '%.1f (%.1f-%.1f)' % (statistics.median(values), min(values), max(values))
+    fmt = '%.1f' if statistics.median(values) >= 1 or max(values) >= 10 else '%.3f'
+    return (fmt + ' (' + fmt + '-' + fmt + ')') % (statistics.median(values), min(values), max(values))
 
 
 def mib(value):
     return None if value is None else value / 1048576.0
 
 
-ROWS = [('create -> ACTIVE (s)', lambda b: [s['active_s'] for s in b['servers']]),
+ROWS = [('disk creation: first VM of the image on a host (s)', lambda b: b.get('disk_create_s', [])),
+        ('disk creation: image already cached on the host (s)', lambda b: b.get('disk_create_cached_s', [])),
+        ('create -> ACTIVE (s)', lambda b: [s['active_s'] for s in b['servers']]),
+        ('nova-compute spawn: disk + domain start (s)', lambda b: [s.get('spawn_s') for s in b['servers']]),
         ('create -> cloud-init finished (s)', lambda b: [s['finished_s'] for s in b['servers']]),
         ('datasource discovery in the guest (s)', lambda b: [s['discovery_s'] for s in b['servers']]),
         ('disk written per VM (MiB)', lambda b: [mib(s['disk_bytes']) for s in b['servers']]),
         ('image cache written per batch (MiB)', lambda b: [mib(b['cache_bytes'])]),
         ('batch: all N ACTIVE (s)', lambda b: [b['batch_active_s']]),
         ('batch: all N cloud-init finished (s)', lambda b: [b['batch_finished_s']])]
+
+
+PLOTTED = ('create -> ACTIVE (s)', 'nova-compute spawn: disk + domain start (s)', 'create -> cloud-init finished (s)',
+           'batch: all N ACTIVE (s)', 'batch: all N cloud-init finished (s)')
 
 
 def table(results):
@@ -366,6 +482,12 @@ def table(results):
                  % (', '.join(datasources), after['image']['id'],
                     all(d.get('status') == 'clone' for d in after['verify'].get('disks', [])),
                     len(after['config_drive_disks']), len(after['servers'])))
+    volume = after.get('volume')
+    if volume:
+        disks = volume.get('verify', {}).get('disks') or []
+        lines.append('After: Cinder volume from the image available in %.1f s, verified as a clone of images/%s@snap: '
+                     '%s.' % (volume['available_s'], after['image']['id'],
+                              bool(disks) and all(d.get('status') == 'clone' for d in disks)))
     lines.append('Doctor (cross-service check after the boots): %s.' % after.get('doctor', {}).get('summary'))
     if before:
         lines.append('Before: datasource %s.' % ', '.join(sorted(set(s['datasource'] or 'none'
@@ -383,7 +505,7 @@ def plot(results, path):
     except ImportError:
         log('matplotlib is not installed: no PNG')
         return None
-    rows = ROWS[:2] + ROWS[5:]
+    rows = [row for row in ROWS if row[0] in PLOTTED]
     labels = [label for label, dummy in rows]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.38

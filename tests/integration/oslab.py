@@ -9,8 +9,9 @@ SCRIPT = os.path.join(ROOT, 'tools', 'lab', 'openstack.sh')
 STATE = os.path.join(LAB_DIR, 'openstack')
 CLOUDS = os.path.join(STATE, 'clouds.yaml')
 MARK = 'FASTBOOT_OPENSTACK_LAB=' + STATE
-SERVICES = ('mysqld', 'epmd', 'rabbitmq', 'virtlogd', 'libvirtd', 'keystone', 'glance-api', 'placement-api',
-            'nova-api', 'nova-conductor', 'nova-scheduler', 'nova-compute')
+SERVICES = ('mysqld', 'epmd', 'rabbitmq', 'virtlogd', 'libvirtd', 'keystone', 'glance-api', 'cinder-api',
+            'cinder-scheduler', 'cinder-volume', 'placement-api', 'nova-api', 'nova-conductor', 'nova-scheduler',
+            'nova-compute')
 GUEST_MARKER = 'FASTBOOT-LAB-GUEST-OK'
 # cli; cld; xor ax,ax; mov ds,ax; mov si,0x7c23; next: lodsb; test al,al; jz done; mov ah,al;
 # mov dx,0x3fd; wait: in al,dx; test al,0x20 (THR empty); jz wait; mov dx,0x3f8; mov al,ah; out dx,al;

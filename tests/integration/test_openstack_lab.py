@@ -71,7 +71,7 @@ def test_status_reports_every_service(openstack_cloud):
     out = must(lab('status')).stdout
     assert sorted(service_pids(out)) == expected_services()
     neutron = [name for name in expected_services() if name.startswith('neutron-')][0]
-    for api in ('keystone', 'glance-api', 'placement-api', 'nova-api', neutron):
+    for api in ('keystone', 'glance-api', 'cinder-api', 'placement-api', 'nova-api', neutron):
         line = [row for row in out.splitlines() if row.startswith(api + ' http ')]
         assert line and not line[0].endswith(' 000'), out
     assert 'nova-compute host' in out, out

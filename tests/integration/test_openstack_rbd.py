@@ -1,10 +1,11 @@
 """End to end on the built-in lab (a short version of bench/lab_e2e.py, which `make lab` runs with 5 VMs).
 
 In file order, on the session's lab (the openstack_cloud fixture): the default cloud boots the stock image;
-site.yml switches the lab to Ceph (Glance and Nova on RBD, config drive forced, _base purged) restarting only
-glance-api and nova-compute, and a second run changes nothing; the baked raw image uploaded to the RBD store
-exposes its rbd:// location; servers created from it are copy-on-write clones of images/<id>@snap with their
-config drive in RBD and a console that shows cloud-init found DataSourceConfigDrive and ran the user-data;
+site.yml switches the lab to Ceph (Glance, Nova and Cinder on RBD, config drive forced, _base purged) restarting
+only glance-api, cinder-volume and nova-compute, and a second run changes nothing; the baked raw image uploaded to
+the RBD store exposes its rbd:// location; servers created from it are copy-on-write clones of images/<id>@snap
+with their config drive in RBD and a console that shows cloud-init found DataSourceConfigDrive and ran the
+user-data, and a Cinder volume created from it is a clone of the same snapshot;
 retiring the image is refused while clones exist and goes through Glance once they are gone.
 These tests depend on each other's order (the lab changes state); a failure stops the later ones.
 """
@@ -51,7 +52,7 @@ def test_site_yml_switches_the_lab_to_rbd_and_restarts_only_what_changed(opensta
     assert recap['lab']['changed'] > 0 and recap['lab']['failed'] == 0, output
     after = service_pids(must(lab('status')).stdout)
     restarted = sorted(name for name in before if before[name] != after.get(name))
-    assert restarted == ['glance-api', 'nova-compute'], restarted
+    assert restarted == ['cinder-volume', 'glance-api', 'nova-compute'], restarted
     assert lab_e2e.cloud_state() == {'glance_rbd': True, 'nova_rbd': True, 'config_drive': True}
     assert os.listdir(os.path.join(lab_e2e.INSTANCES, '_base')) == [], '_base not purged on an RBD compute'
     STATE['site'] = recap
@@ -74,7 +75,7 @@ def test_rbd_clones_with_config_drive(openstack_cloud, tmp_path):
     assert batch['image']['direct_url'].startswith('rbd://'), batch['image']
     disks = batch['verify']['disks']
     assert len(disks) == VMS and all(d['status'] == 'clone' for d in disks), disks
-    assert all(d['parent'] == 'images/%s@snap' % batch['image']['id'] for d in disks), disks
+    assert all(d['parent']['spec'] == 'images/%s@snap' % batch['image']['id'] for d in disks), disks
     assert sorted(batch['config_drive_disks']) == sorted(s['id'] for s in batch['servers'])
     # the doctor (rbd_service_facts + cloud_doctor with the Glance checks) finds nothing to report
     assert batch['doctor']['not_ok'] == [] and batch['doctor']['summary']['ok'] > 0, batch['doctor']
@@ -84,6 +85,13 @@ def test_rbd_clones_with_config_drive(openstack_cloud, tmp_path):
         assert 'DataSourceConfigDrive' in server['status'].get('detail', ''), server
         # a clone writes only what the guest changed, far below the 2 GiB image
         assert server['disk_bytes'] is not None and server['disk_bytes'] < 1 << 30, server
+    # Cinder: a volume from the image is volumes/volume-<id>, a clone of images/<image id>@snap, deleted again
+    volume = batch['volume']
+    vdisks = volume['verify']['disks']
+    assert [d['spec'] for d in vdisks] == ['volumes/volume-%s' % volume['id']], vdisks
+    assert vdisks[0]['status'] == 'clone', vdisks
+    assert vdisks[0]['parent']['spec'] == 'images/%s@snap' % batch['image']['id'], vdisks
+    assert openstack_cloud.block_storage.find_volume(volume['id']) is None, 'the volume was not deleted'
 
 
 def test_retire_refused_with_clones_then_through_glance(openstack_cloud, run_module):

@@ -1,7 +1,8 @@
 #!/bin/bash
 # fastboot.cloud built-in lab: a real OpenStack all-in-one (Zed from Debian 12's packages) without systemd:
-# MariaDB, RabbitMQ, Keystone, Glance (file store), Placement, Nova (api, conductor, scheduler, compute with a
-# private libvirtd running guests under TCG) and Neutron: a real neutron-server (ML2, no agents), or with
+# MariaDB, RabbitMQ, Keystone, Glance (file store), Cinder (api, scheduler, volume with Debian's default LVM backend
+# and no volume group: down until site.yml puts it on RBD), Placement, Nova (api, conductor, scheduler, compute
+# with a private libvirtd running guests under TCG) and Neutron: a real neutron-server (ML2, no agents), or with
 # FASTBOOT_LAB_NEUTRON=standin a STAND-IN (tools/lab/neutron_standin.py) that is not neutron. Either way
 # servers can only be created with networks='none' (no agent wires ports). See docs/lab.md.
 #   tools/lab/openstack.sh install  Debian packages, without letting their scripts start anything
@@ -15,7 +16,8 @@
 #   tools/lab/openstack.sh env      print 'export OS_CLIENT_CONFIG_FILE=... OS_CLOUD=fastboot-lab'
 # Environment: FASTBOOT_LAB_DIR (default /var/tmp/fastboot-lab); the state, pids and logs are in its
 # openstack/ subdirectory. FASTBOOT_LAB_NEUTRON=server (default) or standin, read at bootstrap only.
-# The cloud it makes is a DEFAULT one (Glance file store, Nova local qcow2 disks, no forced config drive):
+# The cloud it makes is a DEFAULT one (Glance file store, Nova local qcow2 disks, no forced config drive, Cinder
+# without a usable backend):
 # switching it to Ceph/RBD is the collection's job (site.yml).
 set -euo pipefail
 LAB=${FASTBOOT_LAB_DIR:-/var/tmp/fastboot-lab}
@@ -38,14 +40,15 @@ export OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=$CLOUD
 if [ -s "$D/neutron-mode" ]; then NEUTRON=$(cat "$D/neutron-mode"); else NEUTRON=${FASTBOOT_LAB_NEUTRON:-server}; fi
 case $NEUTRON in server|standin) ;; *) echo "openstack.sh: FASTBOOT_LAB_NEUTRON must be server or standin" >&2; exit 1 ;; esac
 # start order; `down` stops in reverse
-SERVICES=(mysqld epmd rabbitmq virtlogd libvirtd keystone "neutron-$NEUTRON" glance-api placement-api nova-api
-  nova-conductor nova-scheduler nova-compute)
+SERVICES=(mysqld epmd rabbitmq virtlogd libvirtd keystone "neutron-$NEUTRON" glance-api cinder-api cinder-scheduler
+  cinder-volume placement-api nova-api nova-conductor nova-scheduler nova-compute)
 # /etc files the lab writes at bootstrap (Debian's copies are saved under $D/orig and put back by `down`)
-ETC_FILES=(keystone/keystone.conf glance/glance-api.conf placement/placement.conf nova/nova.conf
+ETC_FILES=(keystone/keystone.conf glance/glance-api.conf cinder/cinder.conf placement/placement.conf nova/nova.conf
   nova/nova-compute.conf neutron/neutron.conf neutron/plugins/ml2/ml2_conf.ini)
-PACKAGES=(mariadb-server rabbitmq-server python3-pymysql keystone glance-api placement-api nova-api
-  nova-conductor nova-scheduler nova-compute nova-compute-kvm libvirt-daemon-system libvirt-clients
-  qemu-system-x86 qemu-utils genisoimage uwsgi-core uwsgi-plugin-python3 python3-openstackclient neutron-server)
+PACKAGES=(mariadb-server rabbitmq-server python3-pymysql keystone glance-api cinder-api cinder-scheduler
+  cinder-volume placement-api nova-api nova-conductor nova-scheduler nova-compute nova-compute-kvm
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage uwsgi-core uwsgi-plugin-python3
+  python3-openstackclient neutron-server)
 
 T0=$(date +%s.%N)
 log() {
@@ -111,6 +114,10 @@ service_def() {
     glance-api)
       WORD=glance-api USER_=glance
       CMD=(/usr/bin/glance-api --config-file /etc/glance/glance-api.conf) ;;
+    cinder-api) WORD=cinder-wsgi; uwsgi_cmd 8776 /usr/bin/cinder-wsgi cinder ;;
+    cinder-scheduler|cinder-volume)
+      WORD=$1 USER_=cinder
+      CMD=("/usr/bin/$1" --config-file /etc/cinder/cinder.conf) ;;
     placement-api) WORD=placement-api; uwsgi_cmd 8778 /usr/bin/placement-api placement ;;
     nova-api) WORD=nova-api-wsgi; uwsgi_cmd 8774 /usr/bin/nova-api-wsgi nova ;;
     nova-conductor|nova-scheduler)
@@ -157,8 +164,9 @@ start() {  # start NAME: nothing when it runs; else in its own session (pid = pr
 need_packages() {
   local b missing=()
   for b in mariadbd mariadb-install-db epmd /usr/lib/rabbitmq/bin/rabbitmq-server libvirtd virtlogd virsh \
-    qemu-system-x86_64 keystone-manage glance-api glance-manage placement-manage nova-manage nova-compute \
-    nova-conductor nova-scheduler nova-api-wsgi uwsgi setpriv curl; do
+    qemu-system-x86_64 keystone-manage glance-api glance-manage cinder-manage cinder-wsgi cinder-scheduler \
+    cinder-volume placement-manage nova-manage nova-compute nova-conductor nova-scheduler nova-api-wsgi uwsgi \
+    setpriv curl; do
     command -v "$b" >/dev/null || missing+=("$b")
   done
   [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] || missing+=(uwsgi-plugin-python3)
@@ -181,6 +189,9 @@ install_packages() {
   done
   echo "keystone keystone/register-endpoint boolean false" | debconf-set-selections || true
   echo "keystone keystone/create-admin-tenant boolean false" | debconf-set-selections || true
+  # cinder's questions are owned by cinder-common/cinder-api but named cinder/...: no database, no endpoint
+  echo "cinder-common cinder/configure_db boolean false" | debconf-set-selections || true
+  echo "cinder-api cinder/configure_api-endpoint boolean false" | debconf-set-selections || true
   apt-get -o DPkg::Lock::Timeout=1200 install -y -q --no-install-recommends "${PACKAGES[@]}" || {
     [ $created = 0 ] || rm -f /usr/sbin/policy-rc.d
     die "apt-get install failed"
@@ -214,7 +225,8 @@ compute_conf() {
 
 write_configs() {
   local f
-  mkdir -p "$D"/{run,conf,orig,mysqlrun,rabbitmq/mnesia} "$D"/log/{keystone,glance,placement,nova,neutron,mysql,rabbitmq}
+  mkdir -p "$D"/{run,conf,orig,mysqlrun,rabbitmq/mnesia} \
+    "$D"/log/{keystone,glance,cinder,placement,nova,neutron,mysql,rabbitmq}
   echo "$NEUTRON" >"$D/neutron-mode"
   PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   echo "$PASSWORD" >"$D/password"
@@ -225,6 +237,7 @@ write_configs() {
   done
   render keystone.conf /etc/keystone/keystone.conf keystone
   render glance-api.conf /etc/glance/glance-api.conf glance
+  render cinder.conf /etc/cinder/cinder.conf cinder
   render placement.conf /etc/placement/placement.conf placement
   render nova.conf /etc/nova/nova.conf nova
   compute_conf
@@ -239,11 +252,13 @@ write_configs() {
   chown -R rabbitmq:rabbitmq "$D/rabbitmq" "$D/log/rabbitmq"
   chown keystone:keystone "$D/log/keystone"
   chown glance:glance "$D/log/glance"
+  chown cinder:cinder "$D/log/cinder"
   chown placement:placement "$D/log/placement"
   chown nova:nova "$D/log/nova"
   ! getent passwd neutron >/dev/null || chown neutron:neutron "$D/log/neutron"
   install -d -o glance -g glance /var/lib/glance/images /var/lib/glance/staging /var/lib/glance/tasks_work_dir
   install -d -o nova -g nova /var/lib/nova/instances /var/lib/nova/tmp
+  install -d -o cinder -g cinder /var/lib/cinder/tmp
   umask 077
   cat >"$D/clouds.yaml" <<EOF
 # fastboot.cloud lab (tools/lab/openstack.sh): admin of the all-in-one
@@ -261,7 +276,7 @@ clouds:
     interface: public
 EOF
   umask 022
-  log "configs written (/etc/{keystone,glance,placement,nova}, $D)"
+  log "configs written (/etc/{keystone,glance,cinder,placement,nova}, $D)"
 }
 
 as() { local u=$1; shift; setpriv "--reuid=$u" "--regid=$u" --init-groups env "HOME=/var/lib/$u" "$@"; }
@@ -270,6 +285,8 @@ db_syncs() {  # the other services' schemas, in parallel with keystone's start; 
   (as glance glance-manage db_sync >"$D/log/glance-dbsync.log" 2>&1) &
   SYNC_PIDS=($!)
   (as placement placement-manage db sync >"$D/log/placement-dbsync.log" 2>&1) &
+  SYNC_PIDS+=($!)
+  (as cinder cinder-manage db sync >"$D/log/cinder-dbsync.log" 2>&1) &
   SYNC_PIDS+=($!)
   (set -e
     as nova nova-manage api_db sync
@@ -286,7 +303,7 @@ db_syncs() {  # the other services' schemas, in parallel with keystone's start; 
 wait_syncs() {
   local p
   for p in "${SYNC_PIDS[@]}"; do wait "$p" || die "a database sync failed (see $D/log/*-dbsync.log)"; done
-  log "glance, placement, nova, neutron schemas synced"
+  log "glance, cinder, placement, nova, neutron schemas synced"
 }
 
 foreign_libvirtd() {  # a libvirtd that is not ours answers at the default socket
@@ -299,6 +316,13 @@ heartbeat_since() {  # the nova-compute service reported at or after $1 (UTC 'YY
   [ "$(sql -e "SELECT COUNT(*) FROM nova.services WHERE \`binary\`='nova-compute' AND deleted=0
     AND updated_at >= '$1'")" -ge 1 ]
 }
+# heartbeats of the cinder-volume backends so far: report_count grows only when a backend's driver initialized
+# (the default LVM backend without a volume group never does; an RBD backend within a report_interval of its
+# start); updated_at is no such sign, cinder-volume touches its service row when it starts
+volume_reports() {
+  sql -e "SELECT COALESCE(SUM(report_count), 0) FROM cinder.services WHERE \`binary\`='cinder-volume' AND deleted=0"
+}
+volume_reported_since() { [ "$(volume_reports)" -gt "$1" ]; }
 
 up() {
   local n all=1 bootstrap=0 tc=""
@@ -334,7 +358,7 @@ up() {
   wait_for "mariadb on :$DB_PORT" 120 port_open $DB_PORT
   if [ $bootstrap = 1 ]; then
     sql <<EOF
-CREATE DATABASE IF NOT EXISTS keystone; CREATE DATABASE IF NOT EXISTS glance;
+CREATE DATABASE IF NOT EXISTS keystone; CREATE DATABASE IF NOT EXISTS glance; CREATE DATABASE IF NOT EXISTS cinder;
 CREATE DATABASE IF NOT EXISTS placement; CREATE DATABASE IF NOT EXISTS nova_api;
 CREATE DATABASE IF NOT EXISTS nova; CREATE DATABASE IF NOT EXISTS nova_cell0; CREATE DATABASE IF NOT EXISTS neutron;
 CREATE USER IF NOT EXISTS 'openstack'@'127.0.0.1' IDENTIFIED BY '$PASSWORD';
@@ -363,9 +387,12 @@ EOF
   fi
   start "neutron-$NEUTRON"
   start glance-api
+  start cinder-api
   start placement-api
   start nova-api
   wait_for "rabbitmq on :$RABBIT_PORT" 300 port_open $RABBIT_PORT
+  start cinder-scheduler
+  start cinder-volume
   start nova-conductor
   start nova-scheduler
   wait_for "libvirtd answering" 120 virsh -c qemu:///system version
@@ -374,6 +401,7 @@ EOF
     start nova-compute
   fi
   wait_for "glance-api answering" 180 http_ok http://127.0.0.1:9292
+  wait_for "cinder-api answering" 180 http_ok http://127.0.0.1:8776
   wait_for "placement answering" 180 http_ok http://127.0.0.1:8778
   wait_for "nova-api answering" 180 http_ok http://127.0.0.1:8774
   wait_for "neutron-$NEUTRON answering" 180 http_ok "http://127.0.0.1:$NEUTRON_PORT"
@@ -392,7 +420,7 @@ EOF
 }
 
 restart() {  # restart SERVICE...: only services of a bootstrapped lab; waits for each to answer again
-  local n pid tc="" url
+  local n pid tc="" rv="" url
   [ $# -gt 0 ] || die "restart: name at least one of: ${SERVICES[*]}"
   [ -e "$D/bootstrapped" ] || die "restart: the lab is not up ($D); run '$0 up' first"
   for n in "$@"; do
@@ -404,17 +432,21 @@ restart() {  # restart SERVICE...: only services of a bootstrapped lab; waits fo
     pid=$(lab_pid "$n")
     [ -z "$pid" ] || stop_groups "$pid"
     [ "$n" != nova-compute ] || tc=$(date -u '+%F %T')
+    [ "$n" != cinder-volume ] || rv=$(volume_reports)
     start "$n"
   done
   for n in "$@"; do
     case $n in
       glance-api) url=http://127.0.0.1:9292 ;; placement-api) url=http://127.0.0.1:8778 ;;
+      cinder-api) url=http://127.0.0.1:8776 ;;
       nova-api) url=http://127.0.0.1:8774 ;; keystone) url=http://127.0.0.1:5000/v3 ;;
       neutron-*) url=http://127.0.0.1:$NEUTRON_PORT ;; *) url="" ;;
     esac
     [ -z "$url" ] || wait_for "$n answering" 180 http_ok "$url"
   done
   [ -z "$tc" ] || wait_for "nova-compute heartbeat fresh" 300 heartbeat_since "$tc"
+  # cinder-volume heartbeats only once its backend's driver is up (the scheduler places volumes only then)
+  [ -z "$rv" ] || wait_for "cinder-volume heartbeat fresh" 180 volume_reported_since "$rv"
   for n in "$@"; do running "$n" || die "restart: $n did not stay up (log: $D/log/$n.out)"; done
   log "restarted: $*"
 }
@@ -474,7 +506,7 @@ down() {
   done
   # the lab's data outside the state dir, then Debian's /etc files back
   rm -rf /var/lib/nova/instances/* /var/lib/glance/images/* /var/lib/glance/staging/* \
-    /var/lib/glance/tasks_work_dir/* /etc/keystone/fernet-keys /etc/keystone/credential-keys
+    /var/lib/glance/tasks_work_dir/* /var/lib/cinder/tmp/* /etc/keystone/fernet-keys /etc/keystone/credential-keys
   for f in "${ETC_FILES[@]}"; do
     if [ -e "$D/orig/$f" ]; then cp -a "$D/orig/$f" "/etc/$f"; elif [ -e "$D/orig/$f.absent" ]; then rm -f "/etc/$f"; fi
   done
@@ -488,8 +520,9 @@ status() {
     pid=$(lab_pid "$n")
     if [ -n "$pid" ]; then echo "$n running pid $pid"; else echo "$n stopped"; bad=1; fi
   done
-  for url in keystone=http://127.0.0.1:5000/v3 glance-api=http://127.0.0.1:9292 \
-    placement-api=http://127.0.0.1:8778 nova-api=http://127.0.0.1:8774 "neutron-$NEUTRON=http://127.0.0.1:$NEUTRON_PORT"; do
+  for url in keystone=http://127.0.0.1:5000/v3 glance-api=http://127.0.0.1:9292 cinder-api=http://127.0.0.1:8776 \
+    placement-api=http://127.0.0.1:8778 nova-api=http://127.0.0.1:8774 \
+    "neutron-$NEUTRON=http://127.0.0.1:$NEUTRON_PORT"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${url#*=}" || true)
     echo "${url%%=*} http ${url#*=} $code"
     [ "${code:-000}" != 000 ] || bad=1
@@ -497,6 +530,8 @@ status() {
   if running mysqld; then
     sql -e "SELECT CONCAT(\`binary\`, ' host ', host, ' last report ', TIMESTAMPDIFF(SECOND, updated_at,
       UTC_TIMESTAMP()), ' s ago') FROM nova.services WHERE deleted=0 AND updated_at IS NOT NULL" 2>/dev/null || true
+    sql -e "SELECT CONCAT(\`binary\`, ' host ', host, ' last report ', TIMESTAMPDIFF(SECOND, updated_at,
+      UTC_TIMESTAMP()), ' s ago') FROM cinder.services WHERE deleted=0 AND updated_at IS NOT NULL" 2>/dev/null || true
   fi
   [ -e "$D/bootstrapped" ] || { echo "not bootstrapped ($D)"; bad=1; }
   return $bad

@@ -10,11 +10,14 @@ import openstack
 
 SERVICES = (
     ('glance', 'image', 'http://127.0.0.1:9292'),
+    # Cinder's block storage API v3 (Keystone fills in the project id); the name Debian's cinder-api registers
+    ('cinderv3', 'volumev3', 'http://127.0.0.1:8776/v3/%(project_id)s'),
     ('placement', 'placement', 'http://127.0.0.1:8778'),
     ('nova', 'compute', 'http://127.0.0.1:8774/v2.1'),
     # neutron-server (ML2, no agents) or the stand-in tools/lab/neutron_standin.py: see docs/lab.md
-    ('neutron', 'network', 'http://127.0.0.1:%s'),
+    ('neutron', 'network', 'http://127.0.0.1:NEUTRON_PORT'),
 )
+USERS = ('glance', 'cinder', 'nova', 'placement', 'neutron')
 # name, RAM MiB, disk GiB, vCPUs
 FLAVORS = (('lab.tiny', 128, 1, 1), ('lab.small', 512, 4, 1))
 
@@ -27,13 +30,12 @@ def main():
     project = idn.find_project('service', domain_id=domain.id) or idn.create_project(
         name='service', domain_id=domain.id, description='fastboot.cloud lab service users')
     admin = idn.find_role('admin')
-    for name in ('glance', 'nova', 'placement', 'neutron'):
+    for name in USERS:
         user = idn.find_user(name, domain_id=domain.id) or idn.create_user(
             name=name, password=password, domain_id=domain.id)
         idn.assign_project_role_to_user(project, user, admin)
     for name, kind, url in SERVICES:
-        if '%s' in url:
-            url = url % neutron_port
+        url = url.replace('NEUTRON_PORT', neutron_port)
         service = idn.find_service(name) or idn.create_service(name=name, type=kind)
         have = set(endpoint.interface for endpoint in idn.endpoints(service_id=service.id))
         for interface in ('public', 'internal', 'admin'):
