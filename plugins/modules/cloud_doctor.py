@@ -54,18 +54,8 @@ options:
     type: str
     choices: [fail, warn]
     default: fail
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff_mode mode.
-    support: none
-    details: The module only reads; there is never anything to diff.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - fastboot.cloud.read_only
 requirements:
   - openstacksdk on the host that runs the module, only with O(cloud).
 seealso:

@@ -90,19 +90,8 @@ options:
     choices: [auto, python, cli]
     default: auto
 extends_documentation_fragment:
+  - fastboot.cloud.read_only
   - fastboot.cloud.ceph
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff_mode mode.
-    support: none
-    details: The module only reads; there is never anything to diff.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 requirements:
   - python3-rbd and python3-rados (Debian/Ubuntu package names) for O(backend=python); the C(rbd) CLI
     (package C(ceph-common)) for O(backend=cli).

@@ -102,18 +102,8 @@ options:
     type: str
     choices: [auto, python, cli]
     default: auto
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff_mode mode.
-    support: none
-    details: The module only reads; there is never anything to diff.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - fastboot.cloud.read_only
 requirements:
   - python3-rados (Debian/Ubuntu package name) for O(backend=python); the C(ceph) and C(rados) CLIs (package
     C(ceph-common)) for O(backend=cli) and O(admin_user).

@@ -17,21 +17,13 @@ import uuid
 import pytest
 import yaml
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.fastboot.cloud.plugins.module_utils import glance as gl
 from ansible_collections.fastboot.cloud.plugins.module_utils.common import InputError
 from ansible_collections.fastboot.cloud.plugins.modules import glance_image as mod
 
+from .modrun import run_main
+
 PROJECT = 'p' * 32
-
-
-class Exit(Exception):
-    def __init__(self, kind, result):
-        super(Exit, self).__init__(kind)
-        self.kind = kind
-        self.result = result
 
 
 class Response(object):
@@ -149,25 +141,8 @@ class FakeConn(object):
 
 
 def run(monkeypatch, conn, args, check=False, diff=False):
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-
-    def exit_json(self, **kw):
-        raise Exit('exit', kw)
-
-    def fail_json(self, **kw):
-        raise Exit('fail', kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(mod, 'connect', lambda cloud: conn)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as exc:
-            mod.main()
-    return exc.value.kind, exc.value.result
+    return run_main(monkeypatch, mod.main, args, check=check, diff=diff)
 
 
 @pytest.fixture()

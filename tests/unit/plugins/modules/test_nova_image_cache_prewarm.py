@@ -15,20 +15,12 @@ import os
 import pytest
 import yaml
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.fastboot.cloud.plugins.module_utils import nova_cache as nc
 from ansible_collections.fastboot.cloud.plugins.modules import nova_image_cache_prewarm as mod
 
+from .modrun import run_main
+
 from ansible_collections.fastboot.cloud.tests.unit.plugins.module_utils.test_nova_cache import FakeConn
-
-
-class Exit(Exception):
-    def __init__(self, kind, result):
-        super(Exit, self).__init__(kind)
-        self.kind = kind
-        self.result = result
 
 
 class QemuImg(object):
@@ -59,27 +51,8 @@ class QemuImg(object):
 
 
 def run(monkeypatch, args, qemu=None, check=False, diff=False):
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-
-    def exit_json(self, **kw):
-        raise Exit('exit', kw)
-
-    def fail_json(self, **kw):
-        raise Exit('fail', kw)
-
-    qemu = qemu or QemuImg({})
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', qemu)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False, opt_dirs=None: '/usr/bin/' + name)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as exc:
-            mod.main()
-    return exc.value.kind, exc.value.result
+    return run_main(monkeypatch, mod.main, args, check=check, diff=diff,
+                    run_command=qemu or QemuImg({}))
 
 
 def test_documentation_matches_argument_spec():

@@ -13,18 +13,10 @@ import os
 import pytest
 import yaml
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.fastboot.cloud.plugins.module_utils import nova_cache as nc
 from ansible_collections.fastboot.cloud.plugins.modules import nova_image_cache_purge as mod
 
-
-class Exit(Exception):
-    def __init__(self, kind, result):
-        super(Exit, self).__init__(kind)
-        self.kind = kind
-        self.result = result
+from .modrun import run_main
 
 
 def qemu_img(infos):
@@ -38,27 +30,8 @@ def qemu_img(infos):
 
 
 def run(monkeypatch, args, infos=None, check=False, diff=False, holders=None):
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-
-    def exit_json(self, **kw):
-        raise Exit('exit', kw)
-
-    def fail_json(self, **kw):
-        raise Exit('fail', kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', qemu_img(infos or {}))
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False, opt_dirs=None: '/usr/bin/' + name)
     monkeypatch.setattr(nc, 'scan_open_files', lambda proc='/proc': (holders or {}, 0))
-    with patch_module_args(args):
-        with pytest.raises(Exit) as exc:
-            mod.main()
-    return exc.value.kind, exc.value.result
+    return run_main(monkeypatch, mod.main, args, check=check, diff=diff, run_command=qemu_img(infos or {}))
 
 
 def test_documentation_matches_argument_spec():
@@ -114,16 +87,9 @@ def test_held_open_between_scans_is_kept(monkeypatch, tree):
         calls.append(1)
         return ({key: ['9 (qemu)']} if len(calls) > 1 else {}), 0
     monkeypatch.setattr(nc, 'scan_open_files', scan)
-
-    def exit_json(self, **kw):
-        raise Exit('exit', kw)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', qemu_img(tree['infos']))
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False, opt_dirs=None: '/usr/bin/' + name)
-    with patch_module_args({'instances_path': tree['root']}):
-        with pytest.raises(Exit) as exc:
-            mod.main()
-    result = exc.value.result
+    kind, result = run_main(monkeypatch, mod.main, {'instances_path': tree['root']},
+                            run_command=qemu_img(tree['infos']))
+    assert kind == 'exit', result
     assert not result['changed'] and result['removed'] == [] and len(calls) == 2
     assert 'since the first scan' in [k for k in result['kept'] if k['name'] == tree['unused']][0]['reason']
 

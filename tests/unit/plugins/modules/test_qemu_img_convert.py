@@ -13,21 +13,13 @@ import os
 import pytest
 import yaml
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.fastboot.cloud.plugins.modules import qemu_img_convert as mod
+
+from .modrun import run_main
 
 INFO_SRC = {'format': 'qcow2', 'virtual-size': 8388608, 'actual-size': 4460544, 'filename': 'src',
             'format-specific': {'type': 'qcow2', 'data': {'corrupt': False}}}
 INFO_RAW = {'format': 'raw', 'virtual-size': 8388608, 'filename': 'dest'}
-
-
-class Exit(Exception):
-    def __init__(self, kind, result):
-        super(Exit, self).__init__(kind)
-        self.kind = kind
-        self.result = result
 
 
 class Cmds(object):
@@ -89,26 +81,8 @@ def src(tmp_path):
 
 
 def run(monkeypatch, args, cmds, check=False, diff=False):
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-
-    def exit_json(self, **kw):
-        raise Exit('exit', kw)
-
-    def fail_json(self, **kw):
-        raise Exit('fail', kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, argv, **kw: cmds(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False, opt_dirs=None: '/usr/bin/' + name)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as exc:
-            mod.main()
-    return exc.value.kind, exc.value.result
+    return run_main(monkeypatch, mod.main, args, check=check, diff=diff,
+                    run_command=lambda self, argv, **kw: cmds(argv, **kw))
 
 
 # ---------------------------------------------------------------- documentation
