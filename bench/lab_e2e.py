@@ -70,7 +70,7 @@ def env():
 
 
 def run(argv, check=True, **kw):
-    proc = subprocess.run(argv, env=env(), capture_output=True, text=True, check=False, **kw)
+    proc = subprocess.run(argv, env=env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, **kw)
     if check and proc.returncode != 0:
         raise RuntimeError('%s failed (rc=%s)\n%s\n%s' % (' '.join(argv), proc.returncode, proc.stdout[-4000:],
                                                           proc.stderr[-4000:]))
@@ -105,7 +105,7 @@ def ansible_module(name, args, check=False):
             'local', '-m', 'fastboot.cloud.' + name, '-a', json.dumps(args),
             '-e', 'ansible_python_interpreter=' + sys.executable] + (['--check'] if check else [])
     proc = subprocess.run(argv, env=dict(env(), ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='json'),
-                          capture_output=True, text=True, cwd=ROOT, check=False)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=ROOT, check=False)
     try:
         return json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
     except (ValueError, KeyError, IndexError):

@@ -21,7 +21,7 @@ BOOT_CODE = bytes.fromhex('fafc31c08ed8be237cac84c0741288c4bafd03eca82074fbbaf80
 
 def lab(*args, **kw):
     env = dict(os.environ, FASTBOOT_LAB_DIR=LAB_DIR, LC_ALL='C', PATH=SYS_PATH + ':' + os.environ.get('PATH', ''))
-    return subprocess.run(['bash', SCRIPT] + list(args), env=env, capture_output=True, text=True,
+    return subprocess.run(['bash', SCRIPT] + list(args), env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           check=False, timeout=kw.get('timeout', 1500))
 
 

@@ -3,6 +3,7 @@
 # one summary line and exit non-zero when any stage failed. Called by `make test` (PATH and the ansible
 # environment come from the Makefile).
 set -uo pipefail
+exec </dev/null   # no test reads stdin; with fd 0 closed (as in CI) the ceph CLI dies on sys.stdin.isatty()
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 ALL=(lint docs units sanity integration openstack molecule)

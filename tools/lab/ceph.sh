@@ -9,6 +9,7 @@
 # CEPH_BLOCK_GB (default 12).
 # Pools and client keys are NOT made here: that is the collection's ceph_rbd role's job.
 set -euo pipefail
+exec </dev/null   # never reads stdin; with fd 0 closed the ceph CLI dies on sys.stdin.isatty()
 LAB=${FASTBOOT_LAB_DIR:-/var/tmp/fastboot-lab}
 D=$LAB/ceph
 GB=${CEPH_BLOCK_GB:-12}

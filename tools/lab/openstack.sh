@@ -20,6 +20,7 @@
 # without a usable backend):
 # switching it to Ceph/RBD is the collection's job (site.yml).
 set -euo pipefail
+exec </dev/null   # never reads stdin; with fd 0 closed the ceph/openstack CLIs die on sys.stdin.isatty()
 LAB=${FASTBOOT_LAB_DIR:-/var/tmp/fastboot-lab}
 D=$LAB/openstack
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
