@@ -10,6 +10,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export FASTBOOT_LAB_DIR ?= /var/tmp/fastboot-lab
 LAB_VMS ?= 5
+# the lab's OSD (a sparse file): Nova on RBD reports the cluster's size as its disk, LAB_VMS x 4 GiB (lab.small) must fit
+LAB_CEPH_GB ?= 48
 # a private ANSIBLE_HOME: molecule installs the collection under it, and a copy in ~/.ansible would shadow this tree
 export ANSIBLE_HOME := $(BUILD)/ansible-home
 
@@ -45,7 +47,7 @@ $(BUILD)/collections/ansible_collections/fastboot/cloud:
 	ln -sfn $(ROOT) $@
 
 lab: deps $(BUILD)/openstack.stamp
-	tools/lab/ceph.sh up
+	CEPH_BLOCK_GB=$(LAB_CEPH_GB) tools/lab/ceph.sh up
 	tools/lab/openstack.sh up
 	# before (default cloud) -> site.yml (twice: the second changes nothing) -> after (RBD clones, config
 	# drive), LAB_VMS servers each time; the report goes to $(FASTBOOT_LAB_DIR)/bench/lab-e2e.{md,png,json}

@@ -238,7 +238,10 @@ def boot_batch(conn, image, count, tag, timeout):
             if entry['active'] is None:
                 server = conn.compute.get_server(entry['id'])
                 if server.status == 'ERROR':
-                    raise RuntimeError('server %s went to ERROR: %s' % (entry['name'], server.fault))
+                    fault = server.to_dict().get('fault') or {}
+                    raise RuntimeError('server %s went to ERROR: %s (with images_type=rbd Nova reports the Ceph '
+                                       "cluster's size as its disk: LAB_CEPH_GB=... make lab-down lab for a bigger "
+                                       'lab OSD)' % (entry['name'], fault.get('message') or fault))
                 if server.status == 'ACTIVE':
                     entry['active'] = time.time() - entry['requested']
                     log('%s ACTIVE after %.1f s' % (entry['name'], entry['active']))
