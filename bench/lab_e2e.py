@@ -70,7 +70,7 @@ def env():
 
 
 def run(argv, check=True, **kw):
-    proc = subprocess.run(argv, env=env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, **kw)
+    proc = subprocess.run(argv, env=env(), capture_output=True, text=True, check=False, **kw)
     if check and proc.returncode != 0:
         raise RuntimeError('%s failed (rc=%s)\n%s\n%s' % (' '.join(argv), proc.returncode, proc.stdout[-4000:],
                                                           proc.stderr[-4000:]))

@@ -14,7 +14,7 @@ SYS_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'
 def sh(argv, check=True, **kw):
     """Run a real tool (list argv, no shell) with the lab's CEPH_CONF; return CompletedProcess."""
     env = dict(os.environ, CEPH_CONF=CEPH_CONF, LC_ALL='C', PATH=SYS_PATH + ':' + os.environ.get('PATH', ''))
-    proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, **kw)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, **kw)
     if check and proc.returncode != 0:
         raise AssertionError('%s failed rc=%s\nstdout: %s\nstderr: %s'
                              % (argv, proc.returncode, proc.stdout, proc.stderr))
