@@ -522,7 +522,7 @@ def plot(results, path):
     ax.set_yticklabels(labels)
     ax.invert_yaxis()
     ax.set_xlabel('seconds (median of %d VMs; batch = the slowest of the batch)' % results['vms'])
-    ax.set_title('fastboot.cloud lab: default cloud vs Ceph copy-on-write + config drive (TCG)')
+    ax.set_title('lab: default cloud vs RBD copy-on-write + config drive (TCG)')
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
