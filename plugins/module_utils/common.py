@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import time
 
 C_LOCALE = {'LC_ALL': 'C', 'LANG': 'C'}
 
@@ -83,3 +84,22 @@ def fail_from_error(module, exc, **context):
     result = dict(context)
     result.update(dict((k, v) for k, v in exc.details.items() if v is not None))
     module.fail_json(msg=exc.msg, **result)
+
+
+def finish(module, name, action, result, timed=False):
+    """The top level of a module: call ``action()`` (which fills RESULT), then exit_json with RESULT. A
+    FastbootError becomes fail_json with its details (fail_from_error), an IOError/OSError fail_json named after
+    the module; RESULT is the context either way. With TIMED, RESULT gets ``duration`` (seconds, also on failure)."""
+    started = time.time()
+
+    def timing():
+        return dict(duration=round(time.time() - started, 3)) if timed else {}
+
+    try:
+        action()
+    except FastbootError as exc:
+        fail_from_error(module, exc, **dict(result, **timing()))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='%s: %s' % (name, exc), **dict(result, **timing()))
+    result.update(timing())
+    module.exit_json(**result)

@@ -263,7 +263,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fastboot.cloud.plugins.module_utils.common import (
-    FastbootError, InputError, Runner, fail_from_error)
+    FastbootError, InputError, Runner, finish)
 from ansible_collections.fastboot.cloud.plugins.module_utils.image_fs import Debugfs, find_root
 from ansible_collections.fastboot.cloud.plugins.module_utils.qemu_img import (
     TMP_TAG, convert, info, inspect_source, parse_info, random_suffix)
@@ -604,19 +604,11 @@ def run(module, runner, result):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    started = time.time()
     params = module.params
     result = dict(changed=False, src=params['src'], image=params['dest'] or params['src'],
                   cfg_path='%s/%s.cfg' % (CFG_DIR, params['name']), cfg=None, ds_identify_cfg=None)
     runner = Runner(module)
-    try:
-        run(module, runner, result)
-    except FastbootError as exc:
-        fail_from_error(module, exc, duration=round(time.time() - started, 3), **result)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='cloudinit_bake: %s' % exc, duration=round(time.time() - started, 3), **result)
-    result['duration'] = round(time.time() - started, 3)
-    module.exit_json(**result)
+    finish(module, 'cloudinit_bake', lambda: run(module, runner, result), result, timed=True)
 
 
 if __name__ == '__main__':

@@ -223,7 +223,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fastboot.cloud.plugins.module_utils.common import (
-    CommandError, FastbootError, InputError, Runner, fail_from_error)
+    CommandError, InputError, Runner, finish)
 from ansible_collections.fastboot.cloud.plugins.module_utils import nova_cache as nc
 from ansible_collections.fastboot.cloud.plugins.module_utils.qemu_img import (
     convert, inspect_source, validate_format)
@@ -397,16 +397,10 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     result = dict(changed=False, images=[], requests=[], images_type=None, cache_dir=None)
     runner = Runner(module)
-    try:
-        if module.params['method'] == 'api':
-            run_api(module, result)
-        else:
-            run_offline(module, runner, result)
-    except FastbootError as exc:
-        fail_from_error(module, exc, **result)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='nova_image_cache_prewarm: %s' % exc, **result)
-    module.exit_json(**result)
+    if module.params['method'] == 'api':
+        finish(module, 'nova_image_cache_prewarm', lambda: run_api(module, result), result)
+    else:
+        finish(module, 'nova_image_cache_prewarm', lambda: run_offline(module, runner, result), result)
 
 
 if __name__ == '__main__':

@@ -203,7 +203,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fastboot.cloud.plugins.module_utils.common import (
-    FastbootError, InputError, Runner, fail_from_error)
+    InputError, Runner, finish)
 from ansible_collections.fastboot.cloud.plugins.module_utils import nova_cache as nc
 
 
@@ -322,13 +322,7 @@ def main():
     result = dict(changed=False, removed=[], kept=[], bytes_freed=0, disks_inspected=0, broken_disks=[],
                   images_type=None, cache_dir=None)
     runner = Runner(module)
-    try:
-        run(module, runner, result)
-    except FastbootError as exc:
-        fail_from_error(module, exc, **result)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='nova_image_cache_purge: %s' % exc, **result)
-    module.exit_json(**result)
+    finish(module, 'nova_image_cache_purge', lambda: run(module, runner, result), result)
 
 
 if __name__ == '__main__':

@@ -187,12 +187,11 @@ diff:
 '''
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fastboot.cloud.plugins.module_utils.common import (
-    CommandError, FastbootError, InputError, Runner, fail_from_error)
+    CommandError, InputError, Runner, finish)
 from ansible_collections.fastboot.cloud.plugins.module_utils.qemu_img import (
     compare, convert, inspect_source, make_target, validate_format)
 
@@ -299,17 +298,9 @@ def run(module, runner, result):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    started = time.time()
     result = dict(changed=False, src=module.params['src'], dest=module.params['dest'])
     runner = Runner(module)
-    try:
-        run(module, runner, result)
-    except FastbootError as exc:
-        fail_from_error(module, exc, duration=round(time.time() - started, 3), **result)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='qemu_img_convert: %s' % exc, duration=round(time.time() - started, 3), **result)
-    result['duration'] = round(time.time() - started, 3)
-    module.exit_json(**result)
+    finish(module, 'qemu_img_convert', lambda: run(module, runner, result), result, timed=True)
 
 
 if __name__ == '__main__':
