@@ -1,3 +1,5 @@
+# The one copy of the probe the OpenStack service roles (glance_rbd, nova_rbd, cinder_rbd, neutron_metadata) run
+# before validating their files; each role reads it from here (role_path/../../files).
 # Print {"validator": path or "", "namespaces": [...]}: which of the namespaces given as argv[1] (comma separated)
 # this Python can load as oslo.config option definitions (entry points "oslo.config.opts").
 import json
